@@ -1,0 +1,414 @@
+"""The query vocabulary: filters, sort, pagination and opaque cursors.
+
+One dict syntax covers both criteria languages users know (generic-repo's and persistence-kit's)
+with the semantics fixed: a bare list means ``in``, a dict of operators ANDs them together,
+``None`` means "null or missing", ``exists: False`` means "does not exist", and an unknown field
+or operator is an :class:`InvalidQuery`, never a silent equality.
+
+    {"status": "active"}                          equality
+    {"status": ["open", "pending"]}               in
+    {"price": {"gte": 10, "lt": 100}}             AND of both
+    {"email": {"exists": True}}                   exists
+    {"or": [{"a": 1}, {"b": {"ne": 2}}]}          OR group ("and" groups too)
+    {"address.city": {"istartswith": "par"}}      dotted path into a nested value
+    {"author.name": "Ada"}                        dotted path through a relation (view layer)
+
+Adapters compile the parsed tree (:class:`Condition`, :class:`And`, :class:`Or`) to their
+native query language; nothing is filtered client-side where the database can do it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from .errors import InvalidCursor, InvalidQuery
+from .schema import EntitySchema, FieldInfo, Kind, coerce
+
+T = TypeVar("T")
+
+MAX_IN_VALUES = 1000
+
+
+class Op(enum.StrEnum):
+    EQ = "eq"
+    NE = "ne"
+    LT = "lt"
+    LTE = "lte"
+    GT = "gt"
+    GTE = "gte"
+    BETWEEN = "between"
+    IN = "in"
+    NOT_IN = "not_in"
+    CONTAINS = "contains"
+    ICONTAINS = "icontains"
+    BEGINS_WITH = "begins_with"
+    ISTARTSWITH = "istartswith"
+    ENDSWITH = "endswith"
+    IENDSWITH = "iendswith"
+    EXISTS = "exists"
+    NOT_EXISTS = "not_exists"
+
+
+OPERATOR_ALIASES: dict[str, Op] = {
+    **{op.value: op for op in Op},
+    "le": Op.LTE,
+    "ge": Op.GTE,
+    "neq": Op.NE,
+    "nin": Op.NOT_IN,
+    "startswith": Op.BEGINS_WITH,
+    "starts_with": Op.BEGINS_WITH,
+    "ends_with": Op.ENDSWITH,
+}
+
+_STRING_OPS = frozenset(
+    {Op.ICONTAINS, Op.BEGINS_WITH, Op.ISTARTSWITH, Op.ENDSWITH, Op.IENDSWITH}
+)
+_ORDER_OPS = frozenset({Op.LT, Op.LTE, Op.GT, Op.GTE, Op.BETWEEN})
+_GROUP_KEYS = {"or": "or", "and": "and", "$or": "or", "$and": "and"}
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    op: Op
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Filter, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Filter, ...]
+
+
+Filter = Condition | And | Or
+FilterInput = Filter | Mapping[str, Any]
+
+
+def parse_filter(
+    raw: FilterInput | None,
+    schema: EntitySchema | None = None,
+    *,
+    relations: Sequence[str] = (),
+) -> Filter | None:
+    """Parse the dict syntax (or pass through a parsed tree), validating against ``schema``.
+
+    With a schema every field must exist (dotted paths into nested values included) and every
+    value is coerced to the field's type, so ``"2024-01-01"`` compares as a date. A path whose
+    first part is one of ``relations`` is kept as is for the view layer to resolve.
+    """
+    if raw is None:
+        return None
+    if isinstance(raw, Condition | And | Or):
+        parsed: Filter = raw
+        return _validate(parsed, schema, relations) if schema else parsed
+    if not isinstance(raw, Mapping):
+        raise InvalidQuery("a filter must be a JSON object of field -> value or operators")
+    items: list[Filter] = []
+    for key, value in raw.items():
+        if not isinstance(key, str) or not key:
+            raise InvalidQuery("filter keys must be non-empty field names")
+        group = _GROUP_KEYS.get(key.lower())
+        if group is not None:
+            items.append(_parse_group(group, value, schema, relations))
+        else:
+            items.extend(_parse_field(key, value, schema, relations))
+    if len(items) == 1:
+        return items[0]
+    return And(tuple(items))
+
+
+def _parse_group(
+    group: str, value: Any, schema: EntitySchema | None, relations: Sequence[str]
+) -> Filter:
+    if not isinstance(value, list | tuple) or not value:
+        raise InvalidQuery(f"'{group}' takes a non-empty list of filters")
+    parts: list[Filter] = []
+    for sub in value:
+        parsed = parse_filter(sub, schema, relations=relations)
+        if parsed is None:
+            raise InvalidQuery(f"'{group}' items must be filters")
+        parts.append(parsed)
+    return Or(tuple(parts)) if group == "or" else And(tuple(parts))
+
+
+def _parse_field(
+    name: str, value: Any, schema: EntitySchema | None, relations: Sequence[str]
+) -> list[Filter]:
+    if isinstance(value, Mapping):
+        if not value:
+            raise InvalidQuery(f"empty operator object for {name!r}")
+        unknown = [k for k in value if not isinstance(k, str) or k.lower() not in OPERATOR_ALIASES]
+        if unknown:
+            known = ", ".join(op.value for op in Op)
+            raise InvalidQuery(
+                f"unknown operator(s) {unknown!r} for {name!r}; use one of: {known}"
+            )
+        conditions = [_condition(name, OPERATOR_ALIASES[k.lower()], v) for k, v in value.items()]
+    elif isinstance(value, list | tuple | set | frozenset):
+        conditions = [_condition(name, Op.IN, list(value))]
+    else:
+        conditions = [_condition(name, Op.EQ, value)]
+    if schema is not None:
+        return [_validate_condition(c, schema, relations) for c in conditions]
+    return list(conditions)
+
+
+def _condition(name: str, op: Op, value: Any) -> Condition:
+    # generic-repo wrote {"exists": False}; it means "does not exist" here.
+    if op in (Op.EXISTS, Op.NOT_EXISTS):
+        if not isinstance(value, bool):
+            raise InvalidQuery(f"{op.value!r} on {name!r} takes true or false")
+        exists = value if op is Op.EXISTS else not value
+        return Condition(name, Op.EXISTS if exists else Op.NOT_EXISTS, None)
+    if op is Op.BETWEEN:
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise InvalidQuery(f"'between' on {name!r} takes a list of two values [low, high]")
+        return Condition(name, op, (value[0], value[1]))
+    if op in (Op.IN, Op.NOT_IN):
+        if not isinstance(value, list | tuple | set | frozenset):
+            raise InvalidQuery(f"{op.value!r} on {name!r} takes a list of values")
+        if len(value) > MAX_IN_VALUES:
+            raise InvalidQuery(f"{op.value!r} on {name!r} takes at most {MAX_IN_VALUES} values")
+        return Condition(name, op, tuple(value))
+    if op in _STRING_OPS and not isinstance(value, str):
+        raise InvalidQuery(f"{op.value!r} on {name!r} takes a string")
+    if op in _ORDER_OPS and value is None:
+        raise InvalidQuery(f"{op.value!r} on {name!r} cannot compare with null")
+    return Condition(name, op, value)
+
+
+def _validate(tree: Filter, schema: EntitySchema, relations: Sequence[str]) -> Filter:
+    if isinstance(tree, Condition):
+        return _validate_condition(tree, schema, relations)
+    items = tuple(_validate(item, schema, relations) for item in tree.items)
+    return And(items) if isinstance(tree, And) else Or(items)
+
+
+def _validate_condition(
+    condition: Condition, schema: EntitySchema, relations: Sequence[str]
+) -> Condition:
+    head = condition.field.partition(".")[0]
+    if head in relations and "." in condition.field:
+        return condition  # resolved against the related entity by the view layer
+    info = schema.resolve(condition.field)
+    if info is None:
+        fields = ", ".join(sorted(schema.fields))
+        raise InvalidQuery(
+            f"unknown field {condition.field!r} for {schema.entity.__name__}; fields: {fields}"
+        )
+    op = condition.op
+    if op in _STRING_OPS and info.kind not in (Kind.STR, Kind.ANY, Kind.ENUM):
+        raise InvalidQuery(f"{op.value!r} needs a text field; {condition.field!r} is not one")
+    if op in _ORDER_OPS and not (info.sortable or info.kind is Kind.ANY):
+        raise InvalidQuery(f"{op.value!r} needs an ordered field; {condition.field!r} is not one")
+    if op is Op.CONTAINS and info.kind not in (Kind.STR, Kind.LIST, Kind.SET, Kind.ANY):
+        raise InvalidQuery(f"'contains' needs a text or list field; {condition.field!r} is not one")
+    try:
+        value = _coerce_value(info, op, condition.value)
+    except ValueError as exc:
+        raise InvalidQuery(str(exc)) from exc
+    return Condition(condition.field, op, value)
+
+
+def _coerce_value(info: FieldInfo, op: Op, value: Any) -> Any:
+    if op in (Op.EXISTS, Op.NOT_EXISTS):
+        return None
+    if op in (Op.IN, Op.NOT_IN, Op.BETWEEN):
+        return tuple(coerce(info, v) for v in value)
+    if op in _STRING_OPS and info.kind is Kind.ENUM:
+        return value
+    if op is Op.CONTAINS and info.kind is Kind.STR:
+        if not isinstance(value, str):
+            raise ValueError(f"'contains' on {info.name!r} takes a string")
+        return value
+    return coerce(info, value)
+
+
+def fields_of(tree: Filter | None) -> set[str]:
+    """Every field path a filter mentions."""
+    if tree is None:
+        return set()
+    if isinstance(tree, Condition):
+        return {tree.field}
+    return set().union(*(fields_of(item) for item in tree.items))
+
+
+# --- sort and pagination -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SortField:
+    field: str
+    descending: bool = False
+
+    def __str__(self) -> str:
+        return f"-{self.field}" if self.descending else self.field
+
+
+def parse_sort(
+    raw: str | Sequence[str | SortField] | None, schema: EntitySchema | None = None
+) -> tuple[SortField, ...]:
+    """``"-created_at,name"`` or ``["-created_at", "name"]`` -> sort fields, validated."""
+    if raw is None or raw == "":
+        return ()
+    parts: Sequence[str | SortField] = raw.split(",") if isinstance(raw, str) else raw
+    result: list[SortField] = []
+    for part in parts:
+        if isinstance(part, SortField):
+            item = part
+        else:
+            text = part.strip()
+            descending = text.startswith("-")
+            item = SortField(text.lstrip("+-"), descending)
+        if not item.field:
+            raise InvalidQuery("empty sort field")
+        if schema is not None:
+            info = schema.resolve(item.field)
+            if info is None or not info.sortable:
+                raise InvalidQuery(f"cannot sort {schema.entity.__name__} by {item.field!r}")
+        result.append(item)
+    return tuple(result)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to fetch: a filter, an order, and one page (cursor or offset, not both).
+
+    ``limit=None`` means every match (for internal use; the HTTP layer always sets a limit).
+    Results are always ordered; ties are broken by the id, so pages never shift.
+    """
+
+    filter: FilterInput | None = None
+    sort: tuple[SortField, ...] | str | None = None
+    limit: int | None = None
+    cursor: str | None = None
+    offset: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.cursor is not None and self.offset:
+            raise InvalidQuery("use either a cursor or an offset, not both")
+        if self.limit is not None and self.limit < 0:
+            raise InvalidQuery("limit must not be negative")
+        if self.offset is not None and self.offset < 0:
+            raise InvalidQuery("offset must not be negative")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+    offset: int | None = None
+
+    @property
+    def has_more(self) -> bool:
+        return self.next_cursor is not None
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A :class:`Query` validated against an entity: what adapters actually compile."""
+
+    filter: Filter | None
+    sort: tuple[SortField, ...]  # always ends with the id field
+    limit: int | None
+    offset: int
+    after: tuple[Any, ...] | None  # keyset values of the last row of the previous page
+    payload: Mapping[str, Any] | None = field(default=None)  # backend cursor (DynamoDB)
+
+
+def prepare_query(
+    query: Query | None,
+    schema: EntitySchema,
+    id_field: str,
+    *,
+    relations: Sequence[str] = (),
+) -> PreparedQuery:
+    query = query or Query()
+    tree = parse_filter(query.filter, schema, relations=relations)
+    sort = parse_sort(query.sort, schema)
+    if not any(s.field == id_field for s in sort):
+        sort = (*sort, SortField(id_field))
+    after: tuple[Any, ...] | None = None
+    payload: Mapping[str, Any] | None = None
+    if query.cursor is not None:
+        decoded = decode_cursor(query.cursor)
+        if decoded.get("s") != sort_signature(sort):
+            raise InvalidCursor("this cursor belongs to another sort order; start again")
+        if "k" in decoded:
+            after = _decode_keyset(decoded["k"], sort, schema)
+        else:
+            payload = decoded
+    return PreparedQuery(tree, sort, query.limit, query.offset or 0, after, payload)
+
+
+def sort_signature(sort: Sequence[SortField]) -> str:
+    return ",".join(str(s) for s in sort)
+
+
+# --- cursors -------------------------------------------------------------------------------
+
+
+def encode_cursor(payload: Mapping[str, Any]) -> str:
+    """An opaque, URL-safe token. Validated field by field when it comes back."""
+    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str) -> dict[str, Any]:
+    if not isinstance(token, str) or not token or len(token) > 4096:
+        raise InvalidCursor("malformed cursor")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursor("malformed cursor") from exc
+    if not isinstance(payload, dict) or payload.get("v") != 1:
+        raise InvalidCursor("malformed cursor")
+    return payload
+
+
+def keyset_cursor(sort: Sequence[SortField], values: Sequence[Any]) -> str:
+    """A cursor that resumes after the row whose sort values are ``values``."""
+    return encode_cursor({"v": 1, "s": sort_signature(sort), "k": [_jsonable(v) for v in values]})
+
+
+def backend_cursor(sort: Sequence[SortField], payload: Mapping[str, Any]) -> str:
+    """A cursor carrying a backend's own resume token (DynamoDB's LastEvaluatedKey)."""
+    return encode_cursor({**payload, "v": 1, "s": sort_signature(sort)})
+
+
+def _decode_keyset(
+    raw: Any, sort: Sequence[SortField], schema: EntitySchema
+) -> tuple[Any, ...]:
+    if not isinstance(raw, list) or len(raw) != len(sort):
+        raise InvalidCursor("malformed cursor")
+    values: list[Any] = []
+    for item, value in zip(sort, raw, strict=True):
+        info = schema.resolve(item.field)
+        if info is None:
+            raise InvalidCursor("malformed cursor")
+        try:
+            values.append(coerce(info, value))
+        except ValueError as exc:
+            raise InvalidCursor("malformed cursor") from exc
+    return tuple(values)
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,258 @@
+"""What the kit knows about an entity's fields, read once from its dataclass annotations.
+
+Every adapter and the query parser share this one description, so a field name, a dotted path
+into a nested dataclass, or a value's type means the same thing on every backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import types
+import typing
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+class Kind(enum.StrEnum):
+    STR = "str"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    DECIMAL = "decimal"
+    DATETIME = "datetime"
+    DATE = "date"
+    UUID = "uuid"
+    ENUM = "enum"
+    LIST = "list"
+    SET = "set"
+    DICT = "dict"
+    NESTED = "nested"
+    ANY = "any"
+
+
+SCALAR_KINDS = frozenset(
+    {
+        Kind.STR,
+        Kind.INT,
+        Kind.FLOAT,
+        Kind.BOOL,
+        Kind.DECIMAL,
+        Kind.DATETIME,
+        Kind.DATE,
+        Kind.UUID,
+        Kind.ENUM,
+    }
+)
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    kind: Kind
+    python_type: Any
+    optional: bool
+    item: FieldInfo | None = None  # element of a list/set
+    nested: EntitySchema | None = None  # a nested dataclass
+
+    @property
+    def sortable(self) -> bool:
+        return self.kind in SCALAR_KINDS
+
+
+@dataclass(frozen=True)
+class EntitySchema:
+    entity: type[Any]
+    fields: dict[str, FieldInfo]
+
+    def resolve(self, path: str) -> FieldInfo | None:
+        """The field at a dotted path (``address.city``), or None when there is none."""
+        head, _, rest = path.partition(".")
+        info = self.fields.get(head)
+        if info is None or not rest:
+            return info
+        if info.nested is not None:
+            return info.nested.resolve(rest)
+        if info.kind in (Kind.DICT, Kind.ANY):
+            return FieldInfo(path, Kind.ANY, Any, True)
+        return None
+
+
+_SCHEMAS: dict[type[Any], EntitySchema] = {}
+
+
+def schema_of(entity: type[Any]) -> EntitySchema:
+    """The (cached) schema of a dataclass."""
+    cached = _SCHEMAS.get(entity)
+    if cached is not None:
+        return cached
+    if not dataclasses.is_dataclass(entity):
+        raise TypeError(f"{entity!r} is not a dataclass")
+    hints = typing.get_type_hints(entity)
+    fields = {
+        f.name: _field_info(f.name, hints[f.name])
+        for f in dataclasses.fields(entity)
+        if f.name in hints
+    }
+    schema = EntitySchema(entity, fields)
+    _SCHEMAS[entity] = schema
+    return schema
+
+
+def _field_info(name: str, annotation: Any) -> FieldInfo:
+    optional = False
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(members) < len(typing.get_args(annotation))
+        annotation = members[0] if len(members) == 1 else Any
+        origin = typing.get_origin(annotation)
+    kind, item, nested = _classify(annotation, origin)
+    return FieldInfo(name, kind, annotation, optional, item, nested)
+
+
+def _classify(annotation: Any, origin: Any) -> tuple[Kind, FieldInfo | None, EntitySchema | None]:
+    if origin in (list, tuple, typing.Sequence) or annotation in (list, tuple):
+        args = typing.get_args(annotation)
+        return Kind.LIST, _field_info("item", args[0]) if args else None, None
+    if origin in (set, frozenset) or annotation in (set, frozenset):
+        args = typing.get_args(annotation)
+        return Kind.SET, _field_info("item", args[0]) if args else None, None
+    if origin is dict or annotation is dict:
+        return Kind.DICT, None, None
+    if isinstance(annotation, type):
+        if dataclasses.is_dataclass(annotation):
+            return Kind.NESTED, None, schema_of(annotation)
+        for python_type, kind in _SCALARS:
+            if issubclass(annotation, python_type):
+                return kind, None, None
+    return Kind.ANY, None, None
+
+
+# Order matters: bool before int, enum before str, datetime before date.
+_SCALARS: tuple[tuple[type[Any], Kind], ...] = (
+    (bool, Kind.BOOL),
+    (enum.Enum, Kind.ENUM),
+    (int, Kind.INT),
+    (float, Kind.FLOAT),
+    (Decimal, Kind.DECIMAL),
+    (dt.datetime, Kind.DATETIME),
+    (dt.date, Kind.DATE),
+    (uuid.UUID, Kind.UUID),
+    (str, Kind.STR),
+)
+
+
+def coerce(info: FieldInfo, value: Any) -> Any:
+    """Turn a JSON-ish value (as it arrives in a query or a cursor) into the field's type.
+
+    Raises ValueError with a readable message when the value cannot be that type.
+    """
+    if value is None:
+        return None
+    kind = info.kind
+    if kind in (Kind.LIST, Kind.SET) and info.item is not None and not isinstance(
+        value, list | tuple | set | frozenset
+    ):
+        # ``contains`` on a list field compares against one element.
+        return coerce(info.item, value)
+    try:
+        return _COERCERS[kind](info, value)
+    except (ValueError, TypeError, InvalidOperation, KeyError) as exc:
+        raise ValueError(f"{value!r} is not a valid {kind.value} for {info.name!r}") from exc
+
+
+def _to_bool(_: FieldInfo, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(value)
+
+
+def _to_int(_: FieldInfo, value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(value)
+    if isinstance(value, Decimal) and value != value.to_integral_value():
+        raise ValueError(value)
+    return int(value)
+
+
+def _to_float(_: FieldInfo, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return float(value)
+
+
+def _to_decimal(_: FieldInfo, value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError(value)
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _to_datetime(_: FieldInfo, value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value)
+    else:
+        raise ValueError(value)
+    # Naive datetimes are taken as UTC so comparisons across backends agree.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _to_date(_: FieldInfo, value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        return dt.date.fromisoformat(value)
+    raise ValueError(value)
+
+
+def _to_uuid(_: FieldInfo, value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _to_enum(info: FieldInfo, value: Any) -> enum.Enum:
+    enum_type: type[enum.Enum] = info.python_type
+    return value if isinstance(value, enum_type) else enum_type(value)
+
+
+def _to_str(_: FieldInfo, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value
+
+
+def _to_collection(info: FieldInfo, value: Any) -> Any:
+    if not isinstance(value, list | tuple | set | frozenset):
+        raise ValueError(value)
+    items = [coerce(info.item, v) if info.item else v for v in value]
+    return set(items) if info.kind is Kind.SET else items
+
+
+def _as_is(_: FieldInfo, value: Any) -> Any:
+    return value
+
+
+_COERCERS: dict[Kind, typing.Callable[[FieldInfo, Any], Any]] = {
+    Kind.STR: _to_str,
+    Kind.INT: _to_int,
+    Kind.FLOAT: _to_float,
+    Kind.BOOL: _to_bool,
+    Kind.DECIMAL: _to_decimal,
+    Kind.DATETIME: _to_datetime,
+    Kind.DATE: _to_date,
+    Kind.UUID: _to_uuid,
+    Kind.ENUM: _to_enum,
+    Kind.LIST: _to_collection,
+    Kind.SET: _to_collection,
+    Kind.DICT: _as_is,
+    Kind.NESTED: _as_is,
+    Kind.ANY: _as_is,
+}

@@ -1,0 +1,155 @@
+"""Typed settings from the environment (and ``.env``).
+
+Names stay compatible with persistence-kit (``REPO_DATABASE``, ``MONGO_DSN``, ``POSTGRES_*``...),
+so a service moving from it keeps its environment. ``PersistenceKitSettings`` holds what the kit
+needs; the app's ``Settings`` inherits it and adds its own.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Self
+from urllib.parse import quote
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.functional_validators import BeforeValidator
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret"})
+MIN_HS256_SECRET_BYTES = 32
+
+
+class Database(StrEnum):
+    MEMORY = "memory"
+    POSTGRES = "postgres"
+    MONGO = "mongo"
+    DYNAMODB = "dynamodb"
+
+
+class StorageBackend(StrEnum):
+    LOCAL = "local"
+    S3 = "s3"
+
+
+class IdentityBackend(StrEnum):
+    MEMORY = "memory"
+    COGNITO = "cognito"
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    TEST = "test"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+def _split_csv(value: object) -> object:
+    """``admin,operator`` in the environment means a list (persistence-kit failed to parse it)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_csv)]
+
+
+class PersistenceKitSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    environment: Environment = Environment.LOCAL
+    service_name: str = "{{ cookiecutter.project_slug }}"
+
+    # --- repository backend -----------------------------------------------------------------
+    repo_database: Database = Database.{{ cookiecutter.repository_backend.upper() }}
+    create_schema_on_startup: bool = True  # tables / indexes / DynamoDB tables; off in production
+
+    postgres_dsn: SecretStr | None = None  # wins over the POSTGRES_* parts when set
+    postgres_user: str = "postgres"
+    postgres_password: SecretStr = SecretStr("")
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    postgres_db: str = "test"
+    postgres_pool_size: int = Field(default=10, ge=1)
+    postgres_max_overflow: int = Field(default=10, ge=0)
+    postgres_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    postgres_statement_timeout_ms: int = Field(default=10_000, ge=0)
+
+    mongo_dsn: str = "mongodb://127.0.0.1:27017"
+    mongo_db: str = "{{ cookiecutter.package_name }}"
+    mongo_timeout_ms: int = Field(default=5_000, gt=0)
+
+    dynamodb_table_prefix: str = "{{ cookiecutter.project_slug }}-"
+    dynamodb_endpoint_url: str | None = None
+    data_expiration_days: int | None = None
+
+    # --- AWS (DynamoDB, S3, Cognito) ---------------------------------------------------------
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None  # one endpoint for every AWS service (moto, localstack)
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+
+    # --- object storage ----------------------------------------------------------------------
+    storage_backend: StorageBackend = StorageBackend.{{ cookiecutter.storage_backend.upper() }}
+
+    # --- identity ----------------------------------------------------------------------------
+    identity_backend: IdentityBackend = IdentityBackend.{{ cookiecutter.identity_backend.upper() }}
+    jwt_secret: SecretStr = SecretStr("change-me")
+    jwt_issuer: str = "{{ cookiecutter.project_slug }}"
+    jwt_audience: str = "{{ cookiecutter.project_slug }}"
+    access_token_ttl_seconds: int = Field(default=900, gt=0)
+    refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, gt=0)
+    jwt_leeway_seconds: int = Field(default=30, ge=0)
+
+    # --- seeding -----------------------------------------------------------------------------
+    seed_roles: CsvList = ("admin", "editor")
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    seed_demo_data: bool = False
+
+    # --- HTTP --------------------------------------------------------------------------------
+    default_page_size: int = Field(default=20, ge=1)
+    max_page_size: int = Field(default=100, ge=1)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment in (Environment.STAGING, Environment.PRODUCTION)
+
+    @property
+    def postgres_url(self) -> str:
+        if self.postgres_dsn is not None:
+            dsn = self.postgres_dsn.get_secret_value()
+            return dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+        password = self.postgres_password.get_secret_value()
+        auth = quote(self.postgres_user, safe="")
+        if password:
+            auth += ":" + quote(password, safe="")
+        return (
+            f"postgresql+asyncpg://{auth}@{self.postgres_host}:{self.postgres_port}/"
+            f"{self.postgres_db}"
+        )
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        if not self.is_production:
+            return self
+        secret = self.jwt_secret.get_secret_value()
+        if self.identity_backend is IdentityBackend.MEMORY:
+            if secret.lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("JWT_SECRET is a placeholder; set a real secret in production")
+            if len(secret.encode()) < MIN_HS256_SECRET_BYTES:
+                raise ValueError(
+                    f"JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes for HS256"
+                )
+        return self
+
+
+class Settings(PersistenceKitSettings):
+    """The service's own settings: add product fields here."""
+
+    app_title: str = "{{ cookiecutter.project_name }}"
