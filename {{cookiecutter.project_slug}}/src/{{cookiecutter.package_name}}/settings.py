@@ -95,6 +95,17 @@ class PersistenceKitSettings(BaseSettings):
 
     # --- object storage ----------------------------------------------------------------------
     storage_backend: StorageBackend = StorageBackend.{{ cookiecutter.storage_backend.upper() }}
+    local_storage_dir: str = ".local/storage"  # LocalObjectStorage base directory
+    public_base_url: str = "http://localhost:8000"  # where signed local URLs point
+    storage_signing_secret: SecretStr = SecretStr("change-me")  # HMAC key of local signed URLs
+    s3_bucket: str = "{{ cookiecutter.project_slug }}-objects"
+    s3_endpoint_url: str | None = None  # falls back to AWS_ENDPOINT_URL
+    presigned_url_ttl_seconds: int = Field(default=900, ge=1, le=7 * 24 * 3600)
+    storage_max_upload_bytes: int = Field(default=100 * 1024 * 1024, ge=1)  # local PUT route
+
+    @property
+    def s3_effective_endpoint_url(self) -> str | None:
+        return self.s3_endpoint_url or self.aws_endpoint_url
 
     # --- identity ----------------------------------------------------------------------------
     identity_backend: IdentityBackend = IdentityBackend.{{ cookiecutter.identity_backend.upper() }}
@@ -138,6 +149,16 @@ class PersistenceKitSettings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Self:
         if not self.is_production:
             return self
+        if self.storage_backend is StorageBackend.LOCAL:
+            signing = self.storage_signing_secret.get_secret_value()
+            if signing.lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    "STORAGE_SIGNING_SECRET is a placeholder; set a real secret in production"
+                )
+            if len(signing.encode()) < MIN_HS256_SECRET_BYTES:
+                raise ValueError(
+                    f"STORAGE_SIGNING_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes"
+                )
         secret = self.jwt_secret.get_secret_value()
         if self.identity_backend is IdentityBackend.MEMORY:
             if secret.lower() in PLACEHOLDER_SECRETS:

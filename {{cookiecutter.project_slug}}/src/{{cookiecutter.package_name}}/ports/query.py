@@ -66,9 +66,7 @@ OPERATOR_ALIASES: dict[str, Op] = {
     "ends_with": Op.ENDSWITH,
 }
 
-_STRING_OPS = frozenset(
-    {Op.ICONTAINS, Op.BEGINS_WITH, Op.ISTARTSWITH, Op.ENDSWITH, Op.IENDSWITH}
-)
+_STRING_OPS = frozenset({Op.ICONTAINS, Op.BEGINS_WITH, Op.ISTARTSWITH, Op.ENDSWITH, Op.IENDSWITH})
 _ORDER_OPS = frozenset({Op.LT, Op.LTE, Op.GT, Op.GTE, Op.BETWEEN})
 _GROUP_KEYS = {"or": "or", "and": "and", "$or": "or", "$and": "and"}
 
@@ -150,9 +148,7 @@ def _parse_field(
         unknown = [k for k in value if not isinstance(k, str) or k.lower() not in OPERATOR_ALIASES]
         if unknown:
             known = ", ".join(op.value for op in Op)
-            raise InvalidQuery(
-                f"unknown operator(s) {unknown!r} for {name!r}; use one of: {known}"
-            )
+            raise InvalidQuery(f"unknown operator(s) {unknown!r} for {name!r}; use one of: {known}")
         conditions = [_condition(name, OPERATOR_ALIASES[k.lower()], v) for k, v in value.items()]
     elif isinstance(value, list | tuple | set | frozenset):
         conditions = [_condition(name, Op.IN, list(value))]
@@ -289,7 +285,7 @@ class Query:
     """
 
     filter: FilterInput | None = None
-    sort: tuple[SortField, ...] | str | None = None
+    sort: Sequence[str | SortField] | str | None = None
     limit: int | None = None
     cursor: str | None = None
     offset: int | None = None
@@ -387,9 +383,7 @@ def backend_cursor(sort: Sequence[SortField], payload: Mapping[str, Any]) -> str
     return encode_cursor({**payload, "v": 1, "s": sort_signature(sort)})
 
 
-def _decode_keyset(
-    raw: Any, sort: Sequence[SortField], schema: EntitySchema
-) -> tuple[Any, ...]:
+def _decode_keyset(raw: Any, sort: Sequence[SortField], schema: EntitySchema) -> tuple[Any, ...]:
     if not isinstance(raw, list) or len(raw) != len(sort):
         raise InvalidCursor("malformed cursor")
     values: list[Any] = []

@@ -95,9 +95,7 @@ class Repository(Protocol[T]):
 
     async def find(self, query: Query | None = None) -> Page[T]: ...
 
-    async def find_all(
-        self, filter: FilterInput | None = None, sort: str | None = None
-    ) -> list[T]:
+    async def find_all(self, filter: FilterInput | None = None, sort: str | None = None) -> list[T]:
         """Every match, in order. For bounded internal use (relations, scripts)."""
         ...
 
@@ -133,6 +131,8 @@ class ViewRepository(Protocol):
 
     async def get(self, id: str, include: Sequence[str] = ()) -> Populated | None: ...
 
-    async def find(self, query: Query | None = None, include: Sequence[str] = ()) -> Page[Populated]:
+    async def find(
+        self, query: Query | None = None, include: Sequence[str] = ()
+    ) -> Page[Populated]:
         """Like ``Repository.find``; filters and sorts may use dotted relation paths."""
         ...

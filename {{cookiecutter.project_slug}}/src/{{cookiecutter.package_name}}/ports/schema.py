@@ -154,8 +154,10 @@ def coerce(info: FieldInfo, value: Any) -> Any:
     if value is None:
         return None
     kind = info.kind
-    if kind in (Kind.LIST, Kind.SET) and info.item is not None and not isinstance(
-        value, list | tuple | set | frozenset
+    if (
+        kind in (Kind.LIST, Kind.SET)
+        and info.item is not None
+        and not isinstance(value, list | tuple | set | frozenset)
     ):
         # ``contains`` on a list field compares against one element.
         return coerce(info.item, value)

@@ -1,0 +1,281 @@
+"""Bake the template and run tools inside baked projects.
+
+Baked projects share ONE virtualenv per set of dependencies (the ``dependencies`` and the ``dev``
+dependency group of the baked pyproject.toml), created once with uv under ``$TEMPLATE_BAKES_DIR``
+(default ``./.venv-bakes``) and reused across runs. A tool runs with ``cwd`` = the bake and
+``PYTHONPATH`` = its ``src``, so the package under test is always the baked one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import fnmatch
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[1]
+PROJECT_TEMPLATE = "{{cookiecutter.project_slug}}"
+BAKES_DIR = Path(os.environ.get("TEMPLATE_BAKES_DIR", TEMPLATE_DIR / ".venv-bakes")).resolve()
+
+# Junk a developer's template tree may hold that is never part of the template.
+JUNK = ("__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".venv", "*.pyc", ".env")
+
+
+def is_junk(rel: Path) -> bool:
+    return any(fnmatch.fnmatch(part, pattern) for part in rel.parts for pattern in JUNK)
+
+
+# Leftover Jinja in a rendered file or path: an opening tag or a ``cookiecutter.`` variable.
+# ``${{ ... }}`` (GitHub Actions) and ``${#x}`` (shell) are not Jinja.
+UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|(?<!\$)\{#|\bcookiecutter\.(?!json\b)[a-z_]+")
+
+
+def load_choices() -> dict[str, object]:
+    data: dict[str, object] = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+    return data
+
+
+def default_answers() -> dict[str, str]:
+    """The answers ``--no-input`` gives for every question that is a choice list."""
+    return {k: v[0] for k, v in load_choices().items() if isinstance(v, list) and k[0] != "_"}
+
+
+# --------------------------------------------------------------------------------------------
+# baking
+
+
+def template_files(template_dir: Path = TEMPLATE_DIR) -> list[Path]:
+    """Relative paths of the template's files: git's view (tracked + new, not ignored)."""
+    if (template_dir / ".git").exists() and shutil.which("git"):
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=template_dir,
+            check=True,
+            capture_output=True,
+        ).stdout.decode()
+        paths = [Path(p) for p in listed.split("\0") if p]
+        return sorted(p for p in paths if (template_dir / p).is_file() and not is_junk(p))
+    return sorted(
+        p.relative_to(template_dir)
+        for p in template_dir.rglob("*")
+        if p.is_file() and ".git" not in p.parts and not is_junk(p.relative_to(template_dir))
+    )
+
+
+def copy_template(dest: Path) -> Path:
+    """A clean copy of the template (no caches, venvs or build output) at ``dest``."""
+    for rel in template_files():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(TEMPLATE_DIR / rel, target)
+    return dest
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Template Tests",
+        "GIT_AUTHOR_EMAIL": "tests@example.com",
+        "GIT_COMMITTER_NAME": "Template Tests",
+        "GIT_COMMITTER_EMAIL": "tests@example.com",
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    result = subprocess.run(
+        ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout
+
+
+def template_git_repo(dest: Path) -> Path:
+    """The template's current files (uncommitted edits included) as a one-commit git repo."""
+    copy_template(dest)
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "template under test")
+    return dest
+
+
+def bake(template: Path, output_dir: Path, **answers: str) -> Path:
+    """Generate a project with cookiecutter's Python API; returns the project directory."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    project = cookiecutter(
+        str(template),
+        no_input=True,
+        extra_context=dict(answers),
+        output_dir=str(output_dir),
+        default_config=True,
+    )
+    return Path(project)
+
+
+def project_files(project: Path) -> list[Path]:
+    return sorted(
+        p.relative_to(project)
+        for p in project.rglob("*")
+        if p.is_file() and not is_junk(p.relative_to(project))
+    )
+
+
+def leftover_jinja(project: Path) -> list[str]:
+    """Every path or text line of ``project`` that still holds template syntax."""
+    found: list[str] = []
+    for rel in project_files(project):
+        if UNRENDERED.search(str(rel)):
+            found.append(f"path {rel}")
+        try:
+            text = (project / rel).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # binary files are copied, never rendered
+        for number, line in enumerate(text.splitlines(), start=1):
+            if UNRENDERED.search(line):
+                found.append(f"{rel}:{number}: {line.strip()}")
+    return found
+
+
+def read_env_file(path: Path) -> tuple[dict[str, str], set[str]]:
+    """``KEY=value`` lines of a .env file, and the keys only shown commented out (``# KEY=``)."""
+    values: dict[str, str] = {}
+    commented: set[str] = set()
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        match = re.match(r"^(#\s*)?([A-Z][A-Z0-9_]*)=(.*)$", line)
+        if not match:
+            continue
+        if match.group(1):
+            commented.add(match.group(2))
+        else:
+            values[match.group(2)] = match.group(3)
+    return values, commented
+
+
+# --------------------------------------------------------------------------------------------
+# the baked projects' shared virtualenv
+
+
+def project_requirements(project: Path) -> list[str]:
+    data = tomllib.loads((project / "pyproject.toml").read_text())
+    requirements = list(data["project"]["dependencies"])
+    for item in data.get("dependency-groups", {}).get("dev", []):
+        if isinstance(item, str):
+            requirements.append(item)
+    return requirements
+
+
+def uv_command() -> list[str]:
+    if importlib.util.find_spec("uv") is not None:
+        return [sys.executable, "-m", "uv"]
+    found = shutil.which("uv")
+    if found:
+        return [found]
+    raise RuntimeError("uv is needed to build the baked projects' virtualenv: pip install uv")
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """An exclusive lock across processes (pytest-xdist workers share the venv directory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def bake_venv(project: Path) -> Path:
+    """The virtualenv holding ``project``'s dependencies; built once per dependency set.
+
+    ``TEMPLATE_BAKE_VENV`` points at an existing environment to use as is (a developer's
+    shortcut); otherwise it lives in ``$TEMPLATE_BAKES_DIR/py<version>-<hash>``.
+    """
+    given = os.environ.get("TEMPLATE_BAKE_VENV")
+    if given:
+        return Path(given).resolve()
+    requirements = sorted(project_requirements(project))
+    key = json.dumps([sys.version, requirements]).encode()
+    digest = hashlib.sha256(key).hexdigest()[:16]
+    venv = BAKES_DIR / f"py{sys.version_info.major}{sys.version_info.minor}-{digest}"
+    done = venv / ".complete"
+    with locked(BAKES_DIR / ".lock"):
+        if done.exists():
+            return venv
+        shutil.rmtree(venv, ignore_errors=True)
+        uv = uv_command()
+        subprocess.run(
+            [*uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+            check=True,
+            capture_output=True,
+        )
+        install = subprocess.run(
+            [
+                *uv,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(venv / "bin" / "python"),
+                *requirements,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if install.returncode != 0:
+            raise RuntimeError(f"installing {requirements} failed:\n{install.stderr}")
+        done.write_text("\n".join(requirements) + "\n")
+    return venv
+
+
+def tool_env(project: Path, venv: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+    }
+    env["VIRTUAL_ENV"] = str(venv)
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(project / "src")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def run_tool(
+    project: Path,
+    venv: Path,
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` (its first word found in the venv's bin) in the baked project."""
+    executable = venv / "bin" / command[0]
+    argv = [str(executable) if executable.exists() else command[0], *command[1:]]
+    return subprocess.run(
+        argv,
+        cwd=project,
+        env=dict(env) if env is not None else tool_env(project, venv),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def tail(result: subprocess.CompletedProcess[str], lines: int = 120) -> str:
+    out = (result.stdout + result.stderr).splitlines()
+    return "\n".join(out[-lines:])

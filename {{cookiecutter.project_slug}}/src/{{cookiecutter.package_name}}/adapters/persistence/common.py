@@ -1,0 +1,149 @@
+"""Pieces every repository adapter shares, so each adapter only writes what its database
+does differently."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+
+from ...ports.errors import (
+    ConcurrencyConflict,
+    ConditionFailed,
+    InvalidInput,
+    InvalidQuery,
+    NotFound,
+)
+from ...ports.query import (
+    Filter,
+    FilterInput,
+    Page,
+    PreparedQuery,
+    Query,
+    SortField,
+    keyset_cursor,
+    parse_filter,
+    prepare_query,
+)
+from .codec import to_record
+from .evaluation import get_path
+from .registry import EntitySpec
+
+T = TypeVar("T")
+
+
+def prepare(spec: EntitySpec[Any], query: Query | None) -> PreparedQuery:
+    return prepare_query(query, spec.schema, spec.id_field)
+
+
+def parse_conditions(spec: EntitySpec[Any], conditions: FilterInput | None) -> Filter | None:
+    return parse_filter(conditions, spec.schema)
+
+
+def entity_id(spec: EntitySpec[Any], entity: Any) -> str:
+    value = getattr(entity, spec.id_field)
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{spec.name}.{spec.id_field} must be a non-empty string")
+    return value
+
+
+def version_of(spec: EntitySpec[Any], entity: Any) -> int | None:
+    if spec.version_field is None:
+        return None
+    return int(getattr(entity, spec.version_field))
+
+
+def with_version(spec: EntitySpec[Any], entity: T, version: int) -> T:
+    if spec.version_field is None:
+        return entity
+    return dataclasses.replace(entity, **{spec.version_field: version})  # type: ignore[type-var]
+
+
+def apply_changes(spec: EntitySpec[Any], current: T, changes: Mapping[str, Any]) -> T:
+    """``current`` with ``changes`` applied; refuses the id, the version and unknown fields."""
+    fields = spec.schema.fields
+    for name in changes:
+        if name not in fields:
+            raise InvalidInput(f"{spec.name} has no field {name!r}")
+        if name in (spec.id_field, spec.version_field):
+            raise InvalidInput(f"{spec.name}.{name} cannot be changed")
+    return dataclasses.replace(current, **changes)  # type: ignore[type-var]
+
+
+def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in after.items() if before.get(k, None) != v or k not in before}
+
+
+def unique_values(spec: EntitySpec[Any], record: Mapping[str, Any]) -> dict[str, Any]:
+    """The unique fields that hold a value (nulls are never unique-checked)."""
+    return {f: record[f] for f in spec.unique if record.get(f) is not None}
+
+
+def diagnose_write(
+    spec: EntitySpec[Any],
+    key: str,
+    stored: Mapping[str, Any] | None,
+    expected_version: int | None,
+    rejection_message: str | None,
+) -> Exception:
+    """Why a guarded write changed nothing: missing row, stale version, or false condition."""
+    if stored is None:
+        return NotFound(spec.name, key)
+    if (
+        expected_version is not None
+        and spec.version_field is not None
+        and stored.get(spec.version_field) != expected_version
+    ):
+        return ConcurrencyConflict(spec.name, key, expected_version)
+    return ConditionFailed(rejection_message or f"the condition on {spec.name} {key!r} failed")
+
+
+def expired(spec: EntitySpec[Any], record: Mapping[str, Any], now: dt.datetime) -> bool:
+    if spec.ttl_field is None:
+        return False
+    value = record.get(spec.ttl_field)
+    if value is None:
+        return False
+    if isinstance(value, dt.datetime):
+        return value <= now
+    return float(value) <= now.timestamp()
+
+
+def page_of(
+    spec: EntitySpec[Any],
+    records: Sequence[dict[str, Any]],
+    prepared: PreparedQuery,
+    has_more: bool,
+) -> tuple[list[dict[str, Any]], str | None, int | None]:
+    """Trim a fetched window (one row more than the limit) into a page and its cursors."""
+    rows = list(records[: prepared.limit] if prepared.limit is not None else records)
+    if not has_more or not rows:
+        return rows, None, None
+    last = rows[-1]
+    cursor = keyset_cursor(prepared.sort, [get_path(last, s.field) for s in prepared.sort])
+    return rows, cursor, prepared.offset + len(rows)
+
+
+def build_page(
+    spec: EntitySpec[T],
+    records: Sequence[dict[str, Any]],
+    prepared: PreparedQuery,
+    revive: Any,
+) -> Page[T]:
+    has_more = prepared.limit is not None and len(records) > prepared.limit
+    rows, cursor, next_offset = page_of(spec, records, prepared, has_more)
+    return Page([revive(r) for r in rows], cursor, next_offset)
+
+
+def validate_field(spec: EntitySpec[Any], field: str) -> None:
+    if spec.schema.resolve(field) is None:
+        raise InvalidQuery(f"unknown field {field!r} for {spec.name}")
+
+
+def default_sort(spec: EntitySpec[Any]) -> tuple[SortField, ...]:
+    return (SortField(spec.id_field),)
+
+
+def record_of(entity: Any) -> dict[str, Any]:
+    return to_record(entity)

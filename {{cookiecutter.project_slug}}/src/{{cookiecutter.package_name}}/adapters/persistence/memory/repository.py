@@ -1,0 +1,318 @@
+"""The in-process backend: the reference implementation of every repository rule.
+
+Every write runs under one lock per entity and checks id, unique fields, version and
+conditions before it changes anything, so concurrent coroutines see the same guarantees a
+database gives. Stored records are deep copies: callers never share state with the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from functools import cmp_to_key
+from typing import Any, Generic, TypeVar
+
+from ....ports.errors import AlreadyExists, ConcurrencyConflict, NotFound
+from ....ports.query import FilterInput, Page, Query, parse_sort
+from ....ports.repository import Repository
+from ..codec import from_record, revive, to_record
+from ..common import (
+    apply_changes,
+    build_page,
+    diagnose_write,
+    entity_id,
+    expired,
+    parse_conditions,
+    prepare,
+    unique_values,
+    validate_field,
+    version_of,
+    with_version,
+)
+from ..evaluation import after_keyset, compare_values, get_path, matches, sort_records
+from ..registry import EntitySpec
+
+T = TypeVar("T")
+
+
+class _Table:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.unique: dict[str, dict[Any, str]] = {}
+        self.lock = asyncio.Lock()
+
+
+class MemoryBackend:
+    """Holds one table per entity for the life of the process."""
+
+    name = "memory"
+
+    def __init__(self) -> None:
+        self._tables: dict[str, _Table] = {}
+
+    async def start(self, specs: Sequence[EntitySpec[Any]], *, create_schema: bool) -> None:
+        for spec in specs:
+            self._tables.setdefault(spec.collection, _Table())
+
+    async def close(self) -> None:
+        """Nothing to release; the data lives as long as the backend object."""
+
+    async def ping(self) -> None:
+        """Always reachable."""
+
+    def repository(self, spec: EntitySpec[T]) -> Repository[T]:
+        table = self._tables.setdefault(spec.collection, _Table())
+        return MemoryRepository(spec, table)
+
+
+class MemoryRepository(Generic[T]):
+    def __init__(self, spec: EntitySpec[T], table: _Table) -> None:
+        self.spec = spec
+        self._table = table
+
+    @property
+    def entity_name(self) -> str:
+        return self.spec.name
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def _live(self) -> list[dict[str, Any]]:
+        now = dt.datetime.now(dt.UTC)
+        return [r for r in self._table.rows.values() if not expired(self.spec, r, now)]
+
+    def _row(self, key: str) -> dict[str, Any] | None:
+        row = self._table.rows.get(key)
+        if row is None or expired(self.spec, row, dt.datetime.now(dt.UTC)):
+            return None
+        return row
+
+    def _revive(self, record: dict[str, Any]) -> T:
+        return from_record(self.spec.entity, copy.deepcopy(record))
+
+    async def get(self, id: str) -> T | None:
+        row = self._row(id)
+        return None if row is None else self._revive(row)
+
+    async def get_or_raise(self, id: str) -> T:
+        found = await self.get(id)
+        if found is None:
+            raise NotFound(self.spec.name, id)
+        return found
+
+    async def get_many(self, ids: Sequence[str]) -> list[T]:
+        result: list[T] = []
+        for key in dict.fromkeys(ids):
+            row = self._row(key)
+            if row is not None:
+                result.append(self._revive(row))
+        return result
+
+    async def get_by(self, field: str, value: Any) -> T | None:
+        return await self.find_one({field: {"eq": value}})
+
+    def _matching(self, filter: FilterInput | None) -> list[dict[str, Any]]:
+        tree = parse_conditions(self.spec, filter)
+        return [r for r in self._live() if matches(r, tree)]
+
+    async def find(self, query: Query | None = None) -> Page[T]:
+        prepared = prepare(self.spec, query)
+        rows = sort_records([r for r in self._live() if matches(r, prepared.filter)], prepared.sort)
+        if prepared.after is not None:
+            rows = after_keyset(rows, prepared.sort, prepared.after)
+        rows = rows[prepared.offset :]
+        if prepared.limit is not None:
+            rows = rows[: prepared.limit + 1]
+        return build_page(self.spec, rows, prepared, self._revive)
+
+    async def find_all(self, filter: FilterInput | None = None, sort: str | None = None) -> list[T]:
+        return (await self.find(Query(filter=filter, sort=sort))).items
+
+    async def find_one(self, filter: FilterInput) -> T | None:
+        page = await self.find(Query(filter=filter, limit=1))
+        return page.items[0] if page.items else None
+
+    async def count(self, filter: FilterInput | None = None) -> int:
+        return len(self._matching(filter))
+
+    async def exists(self, filter: FilterInput | None = None) -> bool:
+        tree = parse_conditions(self.spec, filter)
+        return any(matches(r, tree) for r in self._live())
+
+    async def distinct(self, field: str, filter: FilterInput | None = None) -> list[Any]:
+        validate_field(self.spec, field)
+        parse_sort(field, self.spec.schema)  # distinct values must be orderable scalars
+        info = self.spec.schema.resolve(field)
+        assert info is not None
+        seen: dict[Any, None] = {}
+        for row in self._matching(filter):
+            value = get_path(row, field)
+            if value is not None:
+                seen.setdefault(value, None)
+        values = [revive(info, v) for v in seen]
+        return sorted(values, key=cmp_to_key(compare_values))
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def _check_unique(self, record: Mapping[str, Any], own_key: str | None) -> None:
+        for field, value in unique_values(self.spec, record).items():
+            holder = self._table.unique.get(field, {}).get(value)
+            if holder is not None and holder != own_key and self._row(holder) is not None:
+                raise AlreadyExists(self.spec.name, field, value)
+
+    def _store(self, key: str, record: dict[str, Any]) -> None:
+        self._unindex(key)
+        self._table.rows[key] = copy.deepcopy(record)
+        for field, value in unique_values(self.spec, record).items():
+            self._table.unique.setdefault(field, {})[value] = key
+
+    def _unindex(self, key: str) -> None:
+        old = self._table.rows.get(key)
+        if old is None:
+            return
+        for field, value in unique_values(self.spec, old).items():
+            index = self._table.unique.get(field, {})
+            if index.get(value) == key:
+                del index[value]
+
+    def _remove(self, key: str) -> None:
+        self._unindex(key)
+        self._table.rows.pop(key, None)
+
+    def _prepare_new(self, entity: T) -> tuple[str, T, dict[str, Any]]:
+        key = entity_id(self.spec, entity)
+        stored = with_version(self.spec, entity, 1)
+        return key, stored, to_record(stored)
+
+    async def add(self, entity: T) -> T:
+        key, stored, record = self._prepare_new(entity)
+        async with self._table.lock:
+            if self._row(key) is not None:
+                raise AlreadyExists(self.spec.name, self.spec.id_field, key)
+            self._check_unique(record, None)
+            self._store(key, record)
+        return stored
+
+    async def add_many(self, entities: Sequence[T]) -> list[T]:
+        prepared = [self._prepare_new(e) for e in entities]
+        async with self._table.lock:
+            # Check the whole batch (against the store and itself) before writing any of it.
+            seen_keys: set[str] = set()
+            seen_unique: dict[str, set[Any]] = {}
+            for key, _, record in prepared:
+                if key in seen_keys or self._row(key) is not None:
+                    raise AlreadyExists(self.spec.name, self.spec.id_field, key)
+                seen_keys.add(key)
+                self._check_unique(record, None)
+                for field, value in unique_values(self.spec, record).items():
+                    if value in seen_unique.setdefault(field, set()):
+                        raise AlreadyExists(self.spec.name, field, value)
+                    seen_unique[field].add(value)
+            for key, _, record in prepared:
+                self._store(key, record)
+        return [stored for _, stored, _ in prepared]
+
+    async def update(
+        self,
+        entity: T,
+        *,
+        conditions: FilterInput | None = None,
+        rejection_message: str | None = None,
+    ) -> T:
+        key = entity_id(self.spec, entity)
+        return await self._guarded_write(
+            key,
+            lambda _current: entity,
+            version_of(self.spec, entity),
+            conditions,
+            rejection_message,
+        )
+
+    async def update_fields(
+        self,
+        id: str,
+        changes: Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
+        conditions: FilterInput | None = None,
+        rejection_message: str | None = None,
+    ) -> T:
+        return await self._guarded_write(
+            id,
+            lambda current: apply_changes(self.spec, current, changes),
+            expected_version,
+            conditions,
+            rejection_message,
+        )
+
+    async def _guarded_write(
+        self,
+        key: str,
+        change: Any,
+        expected_version: int | None,
+        conditions: FilterInput | None,
+        rejection_message: str | None,
+    ) -> T:
+        tree = parse_conditions(self.spec, conditions)
+        async with self._table.lock:
+            row = self._row(key)
+            version_ok = (
+                expected_version is None
+                or self.spec.version_field is None
+                or (row is not None and row.get(self.spec.version_field) == expected_version)
+            )
+            if row is None or not version_ok or not matches(row, tree):
+                raise diagnose_write(self.spec, key, row, expected_version, rejection_message)
+            current = self._revive(row)
+            updated = change(current)
+            if entity_id(self.spec, updated) != key:
+                raise ConcurrencyConflict(self.spec.name, key, expected_version)
+            if self.spec.version_field is not None:
+                updated = with_version(self.spec, updated, int(row[self.spec.version_field]) + 1)
+            record = to_record(updated)
+            self._check_unique(record, key)
+            self._store(key, record)
+        return updated  # type: ignore[no-any-return]
+
+    async def upsert(self, entity: T) -> T:
+        key = entity_id(self.spec, entity)
+        async with self._table.lock:
+            row = self._row(key)
+            version = 1
+            if row is not None and self.spec.version_field is not None:
+                version = int(row[self.spec.version_field]) + 1
+            stored = with_version(self.spec, entity, version)
+            record = to_record(stored)
+            self._check_unique(record, key)
+            self._store(key, record)
+        return stored
+
+    async def delete(
+        self,
+        id: str,
+        *,
+        expected_version: int | None = None,
+        conditions: FilterInput | None = None,
+        rejection_message: str | None = None,
+    ) -> None:
+        tree = parse_conditions(self.spec, conditions)
+        async with self._table.lock:
+            row = self._row(id)
+            version_ok = (
+                expected_version is None
+                or self.spec.version_field is None
+                or (row is not None and row.get(self.spec.version_field) == expected_version)
+            )
+            if row is None or not version_ok or not matches(row, tree):
+                raise diagnose_write(self.spec, id, row, expected_version, rejection_message)
+            self._remove(id)
+
+    async def delete_many(self, ids: Sequence[str]) -> int:
+        removed = 0
+        async with self._table.lock:
+            for key in dict.fromkeys(ids):
+                if self._row(key) is not None:
+                    self._remove(key)
+                    removed += 1
+        return removed

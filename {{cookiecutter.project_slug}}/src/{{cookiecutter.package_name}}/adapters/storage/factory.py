@@ -1,0 +1,75 @@
+"""Build the configured object storage adapter from settings.
+
+``build_object_storage(settings)`` makes a new adapter (the container's Singleton calls it);
+``get_export_storage(settings)`` is persistence-kit's cached entry point: the same storage
+settings give the same instance. Either way the caller owns the lifecycle: ``await
+storage.start()`` before use and ``await storage.close()`` at shutdown (a no-op for the local
+adapter, the S3 client's open and close for S3).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from pydantic import SecretStr
+
+from ...settings import PersistenceKitSettings, StorageBackend
+from .local import LocalObjectStorage
+from .s3 import S3ObjectStorage
+
+StorageAdapter = LocalObjectStorage | S3ObjectStorage
+
+_cache: dict[tuple[object, ...], StorageAdapter] = {}
+_cache_lock = threading.Lock()
+
+
+def build_object_storage(settings: PersistenceKitSettings) -> StorageAdapter:
+    if settings.storage_backend is StorageBackend.S3:
+        return S3ObjectStorage(
+            settings.s3_bucket,
+            region=settings.aws_region,
+            endpoint_url=settings.s3_effective_endpoint_url,
+            aws_access_key_id=_secret(settings.aws_access_key_id),
+            aws_secret_access_key=_secret(settings.aws_secret_access_key),
+            default_expires_in=settings.presigned_url_ttl_seconds,
+        )
+    return LocalObjectStorage(
+        settings.local_storage_dir,
+        settings.public_base_url,
+        settings.storage_signing_secret.get_secret_value(),
+        default_expires_in=settings.presigned_url_ttl_seconds,
+    )
+
+
+def get_export_storage(settings: PersistenceKitSettings) -> StorageAdapter:
+    """The adapter for these settings, built once and cached (persistence-kit's name)."""
+    key = _cache_key(settings)
+    with _cache_lock:
+        storage = _cache.get(key)
+        if storage is None:
+            storage = _cache[key] = build_object_storage(settings)
+        return storage
+
+
+def clear_export_storage_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+def _cache_key(settings: PersistenceKitSettings) -> tuple[object, ...]:
+    return (
+        settings.storage_backend,
+        settings.local_storage_dir,
+        settings.public_base_url,
+        settings.storage_signing_secret.get_secret_value(),
+        settings.s3_bucket,
+        settings.aws_region,
+        settings.s3_effective_endpoint_url,
+        _secret(settings.aws_access_key_id),
+        _secret(settings.aws_secret_access_key),
+        settings.presigned_url_ttl_seconds,
+    )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None

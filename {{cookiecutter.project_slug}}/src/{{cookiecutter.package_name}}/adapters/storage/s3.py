@@ -1,0 +1,420 @@
+"""Object storage on S3 (or any S3-compatible endpoint: moto, MinIO, localstack) via aioboto3.
+
+One client for the adapter's life: ``start()`` enters aioboto3's client context once and
+``close()`` leaves it (the lifespan calls both; ``async with`` works too). Calling an operation
+before ``start()`` is a programming error (``RuntimeError``), never a hidden client per call.
+
+- ``upload`` of bytes is one ``PutObject``. An async stream is sent as a multipart upload in
+  parts of ``part_size`` bytes (at least 5 MiB, S3's minimum), so it is never held whole in
+  memory; a stream shorter than one part is a single ``PutObject``. If the stream fails, the
+  multipart upload is aborted: S3 only makes an object visible on ``CompleteMultipartUpload``,
+  so nothing partial is ever readable.
+- ``list(with_metadata=True)`` needs one ``HeadObject`` per key (ListObjectsV2 returns neither
+  content type nor metadata); they run concurrently, at most ``list_concurrency`` at a time.
+- Presigned URLs are SigV4 and usable by any plain HTTP client. A presigned upload signs the
+  content type, so the client must send the returned ``Content-Type`` header.
+- Driver errors become kit errors: ``NoSuchKey``/404 -> ``NotFound``; a bad argument S3 refuses
+  -> ``InvalidInput``; a missing bucket, denied access, throttling, timeouts and connection
+  failures -> ``BackendUnavailable`` (the driver's own message is logged, not returned).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import aioboto3
+import aiohttp
+from aiobotocore.config import AioConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ...ports.errors import BackendUnavailable, InvalidInput, KitError, NotFound
+from ...ports.storage import (
+    DEFAULT_CHUNK_SIZE,
+    PresignedUpload,
+    StoredObject,
+    UploadData,
+    normalize_key,
+    resolve_content_type,
+    validate_chunk_size,
+    validate_expires_in,
+    validate_metadata,
+    validate_prefix,
+)
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3.client import S3Client
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
+
+logger = logging.getLogger(__name__)
+
+BACKEND = "s3"
+OBJECT = "object"
+MIN_PART_SIZE = 5 * 1024 * 1024
+DEFAULT_PART_SIZE = 8 * 1024 * 1024
+DEFAULT_EXPIRES_IN = 900
+_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
+_INVALID = frozenset(
+    {"InvalidArgument", "KeyTooLongError", "MetadataTooLarge", "EntityTooLarge", "InvalidRequest"}
+)
+_DENIED = frozenset(
+    {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
+)
+
+
+class S3ObjectStorage:
+    """:class:`~...ports.storage.ObjectStorage` over one S3 bucket; see the module docstring."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        region: str = "us-east-1",
+        endpoint_url: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        session: aioboto3.Session | None = None,
+        default_expires_in: int = DEFAULT_EXPIRES_IN,
+        part_size: int = DEFAULT_PART_SIZE,
+        addressing_style: Literal["auto", "virtual", "path"] | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_attempts: int = 3,
+        list_concurrency: int = 16,
+    ) -> None:
+        if not bucket:
+            raise ValueError("S3ObjectStorage needs a bucket name")
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
+        self.bucket = bucket
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.default_expires_in = validate_expires_in(default_expires_in, DEFAULT_EXPIRES_IN)
+        self.part_size = part_size
+        self._session = session or aioboto3.Session()
+        self._access_key_id = aws_access_key_id or None  # None: the default credential chain
+        self._secret_access_key = aws_secret_access_key or None
+        # A custom endpoint (moto, MinIO, localstack) rarely resolves bucket subdomains.
+        style = addressing_style or ("path" if endpoint_url else "virtual")
+        self._config = AioConfig(
+            signature_version="s3v4",
+            s3={"addressing_style": style},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+        )
+        self._list_concurrency = list_concurrency
+        self._stack: AsyncExitStack | None = None
+        self._client: S3Client | None = None
+
+    def __repr__(self) -> str:
+        return f"S3ObjectStorage(bucket={self.bucket!r}, endpoint_url={self.endpoint_url!r})"
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the one S3 client this adapter uses (idempotent)."""
+        if self._client is not None:
+            return
+        stack = AsyncExitStack()
+        self._client = await stack.enter_async_context(
+            self._session.client(
+                "s3",
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                config=self._config,
+                aws_access_key_id=self._access_key_id,
+                aws_secret_access_key=self._secret_access_key,
+            )
+        )
+        self._stack = stack
+
+    async def close(self) -> None:
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            raise RuntimeError("S3ObjectStorage.start() was not called (the lifespan opens it)")
+        return self._client
+
+    async def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist (tests and dev; production provisions it)."""
+        try:
+            await self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                raise self._translate(exc, self.bucket) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, self.bucket) from exc
+        with self._errors(self.bucket):
+            try:
+                if self.region == "us-east-1":
+                    await self.client.create_bucket(Bucket=self.bucket)
+                else:
+                    await self.client.create_bucket(
+                        Bucket=self.bucket,
+                        CreateBucketConfiguration={"LocationConstraint": self.region},  # type: ignore[typeddict-item]
+                    )
+            except ClientError as exc:
+                if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                    raise
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    async def upload(
+        self,
+        key: str,
+        data: UploadData,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        key = normalize_key(key)
+        content_type = resolve_content_type(key, content_type)
+        meta = validate_metadata(metadata)
+        if isinstance(data, bytes | bytearray | memoryview):
+            with self._errors(key):
+                await self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=bytes(data),
+                    ContentType=content_type,
+                    Metadata=meta,
+                )
+            return key
+        if isinstance(data, str) or not hasattr(data, "__aiter__"):
+            raise InvalidInput("upload data must be bytes or an async iterable of bytes")
+        await self._upload_stream(key, data, content_type, meta)
+        return key
+
+    async def _upload_stream(
+        self, key: str, data: AsyncIterable[bytes], content_type: str, meta: dict[str, str]
+    ) -> None:
+        buffer = bytearray()
+        upload_id: str | None = None
+        parts: builtins.list[CompletedPartTypeDef] = []
+        try:
+            async for chunk in data:
+                if not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise InvalidInput("an upload stream must yield bytes")
+                buffer += chunk
+                while len(buffer) >= self.part_size:
+                    if upload_id is None:
+                        with self._errors(key):
+                            created = await self.client.create_multipart_upload(
+                                Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=meta
+                            )
+                        upload_id = created["UploadId"]
+                    part = bytes(buffer[: self.part_size])
+                    del buffer[: self.part_size]
+                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, part))
+            if upload_id is None:
+                with self._errors(key):
+                    await self.client.put_object(
+                        Bucket=self.bucket,
+                        Key=key,
+                        Body=bytes(buffer),
+                        ContentType=content_type,
+                        Metadata=meta,
+                    )
+                return
+            if buffer:
+                parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
+            with self._errors(key):
+                await self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+        except BaseException:
+            if upload_id is not None:
+                await asyncio.shield(self._abort(key, upload_id))
+            raise
+
+    async def _upload_part(
+        self, key: str, upload_id: str, number: int, body: bytes
+    ) -> CompletedPartTypeDef:
+        with self._errors(key):
+            answer = await self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+        return {"ETag": answer["ETag"], "PartNumber": number}
+
+    async def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            await self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            )
+        except (ClientError, BotoCoreError, OSError):
+            # A lifecycle rule (AbortIncompleteMultipartUpload) cleans up what this cannot.
+            logger.warning("could not abort multipart upload %s of %r", upload_id, key)
+
+    async def delete(self, key: str) -> None:
+        key = normalize_key(key)
+        with self._errors(key):
+            await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    # --- reads -----------------------------------------------------------------------------------
+
+    async def download(self, key: str) -> bytes:
+        key = normalize_key(key)
+        with self._errors(key):
+            answer = await self.client.get_object(Bucket=self.bucket, Key=key)
+            async with answer["Body"] as body:
+                return await body.read()
+
+    async def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+        key = normalize_key(key)
+        chunk_size = validate_chunk_size(chunk_size)
+        with self._errors(key):
+            answer = await self.client.get_object(Bucket=self.bucket, Key=key)
+        async with answer["Body"] as body:
+            while True:
+                with self._errors(key):
+                    chunk = await body.read(chunk_size)
+                if not chunk:
+                    return
+                yield chunk
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.stat(key)
+        except NotFound:
+            return False
+        return True
+
+    async def stat(self, key: str) -> StoredObject:
+        key = normalize_key(key)
+        with self._errors(key):
+            head = await self.client.head_object(Bucket=self.bucket, Key=key)
+        return StoredObject(
+            key=key,
+            size=head["ContentLength"],
+            last_modified=head["LastModified"],
+            content_type=head.get("ContentType"),
+            metadata=dict(head.get("Metadata", {})),
+            etag=head.get("ETag", "").strip('"') or None,
+        )
+
+    async def list(
+        self, prefix: str = "", *, with_metadata: bool = False
+    ) -> builtins.list[StoredObject]:
+        prefix = validate_prefix(prefix)
+        found: builtins.list[StoredObject] = []
+        with self._errors(prefix):
+            paginator = self.client.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    found.append(
+                        StoredObject(
+                            key=item["Key"],
+                            size=item["Size"],
+                            last_modified=item["LastModified"],
+                            etag=item.get("ETag", "").strip('"') or None,
+                        )
+                    )
+        if with_metadata:
+            found = await self._with_metadata(found)
+        return sorted(found, key=lambda item: item.key)
+
+    async def _with_metadata(
+        self, objects: builtins.list[StoredObject]
+    ) -> builtins.list[StoredObject]:
+        gate = asyncio.Semaphore(self._list_concurrency)
+
+        async def head(item: StoredObject) -> StoredObject | None:
+            async with gate:
+                try:
+                    return await self.stat(item.key)
+                except NotFound:  # deleted since the listing
+                    return None
+
+        heads = await asyncio.gather(*(head(item) for item in objects))
+        return [item for item in heads if item is not None]
+
+    # --- presigned URLs --------------------------------------------------------------------------
+
+    async def generate_presigned_url(self, key: str, expires_in: int | None = None) -> str:
+        key = normalize_key(key)
+        seconds = validate_expires_in(expires_in, self.default_expires_in)
+        with self._errors(key):
+            return await self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=seconds,
+            )
+
+    async def generate_presigned_upload(
+        self, key: str, content_type: str | None = None, expires_in: int | None = None
+    ) -> PresignedUpload:
+        key = normalize_key(key)
+        content_type = resolve_content_type(key, content_type)
+        seconds = validate_expires_in(expires_in, self.default_expires_in)
+        with self._errors(key):
+            url = await self.client.generate_presigned_url(
+                "put_object",
+                Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type},
+                ExpiresIn=seconds,
+            )
+        return PresignedUpload(
+            url=url,
+            method="PUT",
+            headers={"Content-Type": content_type},
+            expires_at=datetime.now(UTC) + timedelta(seconds=seconds),
+        )
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        try:
+            yield
+        except (ClientError, BotoCoreError, aiohttp.ClientError, OSError) as exc:
+            raise self._translate(exc, key) from exc
+
+    def _translate(self, exc: Exception, key: str) -> KitError:
+        if isinstance(exc, ClientError):
+            code = _code(exc)
+            if code in _NOT_FOUND:
+                return NotFound(OBJECT, key)
+            logger.warning("S3 refused an operation on %r in %r: %s", key, self.bucket, exc)
+            if code in _INVALID:
+                return InvalidInput(f"S3 rejected {key!r}: {code}")
+            if code == "NoSuchBucket":
+                return BackendUnavailable(BACKEND, f"bucket {self.bucket!r} does not exist")
+            if code in _DENIED:
+                return BackendUnavailable(BACKEND, f"access denied ({code})")
+            return BackendUnavailable(BACKEND, code or "request failed")
+        logger.warning("S3 unreachable for %r in %r: %r", key, self.bucket, exc)
+        return BackendUnavailable(BACKEND, type(exc).__name__)
+
+
+S3ExportStorageProvider = S3ObjectStorage  # persistence-kit's name
+
+
+def _code(exc: ClientError) -> str:
+    error: Any = exc.response.get("Error", {})
+    return str(error.get("Code", ""))
