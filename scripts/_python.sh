@@ -52,7 +52,12 @@ make_venv() {
         python=$(find_python) || return 1
         echo "Creating $dir with $python" >&2
         rm -rf "$dir"
-        "$python" -m venv "$dir" >&2 || return 1
+        if ! "$python" -m venv "$dir" >&2; then
+            # e.g. Debian's python3 without python3-venv: let uv make it, with pip inside
+            command -v uv >/dev/null 2>&1 || return 1
+            rm -rf "$dir"
+            uv venv --seed --python "$python" "$dir" >&2 || return 1
+        fi
     fi
     if ! "$dir/bin/python" -m uv --version >/dev/null 2>&1; then
         "$dir/bin/python" -m pip install --quiet --disable-pip-version-check uv >&2 || return 1

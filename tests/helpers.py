@@ -74,12 +74,12 @@ def template_files(template_dir: Path = TEMPLATE_DIR) -> list[Path]:
     )
 
 
-def copy_template(dest: Path) -> Path:
+def copy_template(dest: Path, source: Path = TEMPLATE_DIR) -> Path:
     """A clean copy of the template (no caches, venvs or build output) at ``dest``."""
-    for rel in template_files():
+    for rel in template_files(source):
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(TEMPLATE_DIR / rel, target)
+        shutil.copy2(source / rel, target)
     return dest
 
 
@@ -103,9 +103,9 @@ def git(cwd: Path, *args: str) -> str:
     return result.stdout
 
 
-def template_git_repo(dest: Path) -> Path:
+def template_git_repo(dest: Path, source: Path = TEMPLATE_DIR) -> Path:
     """The template's current files (uncommitted edits included) as a one-commit git repo."""
-    copy_template(dest)
+    copy_template(dest, source)
     git(dest, "init", "-q")
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "template under test")

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import filecmp
 import json
+import socket
+import subprocess
+import time
 import tomllib
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cruft import create as cruft_create
@@ -19,6 +24,7 @@ from tests.conftest import COMBINATIONS, Bakery
 from tests.helpers import (
     BAKES_DIR,
     PROJECT_TEMPLATE,
+    TEMPLATE_DIR,
     bake,
     bake_venv,
     default_answers,
@@ -148,7 +154,7 @@ def test_answers_land_in_env_example(bakery: Bakery, name: str) -> None:
 def test_cruft_create_renders_what_cookiecutter_renders(
     bakery: Bakery, tmp_path: Path, template: Path
 ) -> None:
-    repo = template_git_repo(tmp_path / "template-repo")
+    repo = template_git_repo(tmp_path / "template-repo", template)
     project = cruft_create(str(repo), output_dir=tmp_path / "out", no_input=True)
     baked = bakery("defaults")
 
@@ -210,6 +216,10 @@ def test_settings_defaults_follow_the_answers(bakery: Bakery, name: str) -> None
     assert unknown == [], f".env.example sets variables no setting reads: {unknown}"
     assert probe["from_example"] == defaults, ".env.example must hold the defaults"
 
+    reference = (TEMPLATE_DIR / "docs" / "settings.md").read_text()
+    undocumented = sorted(v for v in probe["fields"].values() if f"`{v}`" not in reference)
+    assert undocumented == [], f"docs/settings.md does not document {undocumented}"
+
 
 @pytest.mark.slow
 def test_default_bake_test_suite_passes(bakery: Bakery) -> None:
@@ -223,6 +233,72 @@ def test_default_bake_test_suite_passes(bakery: Bakery) -> None:
 
     assert result.returncode == 0, f"the default bake's tests failed:\n{tail(result, 200)}"
     assert " passed" in result.stdout, tail(result)
+
+
+@pytest.mark.slow
+def test_default_bake_serves_openapi(bakery: Bakery) -> None:
+    """What ``scripts/demo`` starts: the app factory under uvicorn, OpenAPI at /docs."""
+    project = bakery("defaults")
+    venv = bake_venv(project)
+    port = free_port()
+    env = tool_env(
+        project,
+        venv,
+        {"REPO_DATABASE": "memory", "STORAGE_BACKEND": "local", "IDENTITY_BACKEND": "memory"},
+    )
+    command = [
+        str(venv / "bin" / "python"),
+        "-m",
+        "uvicorn",
+        f"{answers_of('defaults')['package_name']}.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(
+        command,
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        spec = wait_for_json(f"http://127.0.0.1:{port}/openapi.json", server, timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/docs", timeout=5) as response:
+            page = response.read().decode()
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+
+    assert spec["info"]["title"], output
+    assert spec["paths"], "the default service exposes no route"
+    assert "swagger" in page.lower()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_json(url: str, server: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            output = server.stdout.read() if server.stdout else ""
+            pytest.fail(f"the server exited with {server.returncode}:\n{output[-5000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                data: dict[str, Any] = json.loads(response.read())
+                return data
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{url} did not answer within {timeout}s")
+            time.sleep(0.3)
 
 
 # --------------------------------------------------------------------------------------------
