@@ -1,6 +1,7 @@
 """Build the configured object storage adapter from settings.
 
-``build_object_storage(settings)`` makes a new adapter (the container's Singleton calls it);
+``build_object_storage(settings)`` makes a new adapter for ``STORAGE_BACKEND``;
+``build_local_storage`` / ``build_s3_storage`` make one of each (the container's Selector);
 ``get_export_storage(settings)`` is persistence-kit's cached entry point: the same storage
 settings give the same instance. Either way the caller owns the lifecycle: ``await
 storage.start()`` before use and ``await storage.close()`` at shutdown (a no-op for the local
@@ -24,19 +25,28 @@ _cache_lock = threading.Lock()
 
 
 def build_object_storage(settings: PersistenceKitSettings) -> StorageAdapter:
+    """A new adapter for ``settings.storage_backend``."""
     if settings.storage_backend is StorageBackend.S3:
-        return S3ObjectStorage(
-            settings.s3_bucket,
-            region=settings.aws_region,
-            endpoint_url=settings.s3_effective_endpoint_url,
-            aws_access_key_id=_secret(settings.aws_access_key_id),
-            aws_secret_access_key=_secret(settings.aws_secret_access_key),
-            default_expires_in=settings.presigned_url_ttl_seconds,
-        )
+        return build_s3_storage(settings)
+    return build_local_storage(settings)
+
+
+def build_local_storage(settings: PersistenceKitSettings) -> LocalObjectStorage:
     return LocalObjectStorage(
         settings.local_storage_dir,
         settings.public_base_url,
         settings.storage_signing_secret.get_secret_value(),
+        default_expires_in=settings.presigned_url_ttl_seconds,
+    )
+
+
+def build_s3_storage(settings: PersistenceKitSettings) -> S3ObjectStorage:
+    return S3ObjectStorage(
+        settings.s3_bucket,
+        region=settings.aws_region,
+        endpoint_url=settings.s3_effective_endpoint_url,
+        aws_access_key_id=_secret(settings.aws_access_key_id),
+        aws_secret_access_key=_secret(settings.aws_secret_access_key),
         default_expires_in=settings.presigned_url_ttl_seconds,
     )
 

@@ -105,6 +105,10 @@ class LocalObjectStorage:
     async def close(self) -> None:
         return None
 
+    async def ping(self) -> None:
+        """Readiness: ``BackendUnavailable`` unless uploads could be written (creates nothing)."""
+        await asyncio.to_thread(self._check_writable)
+
     # --- writes --------------------------------------------------------------------------------
 
     async def upload(
@@ -275,6 +279,15 @@ class LocalObjectStorage:
     @staticmethod
     def _meta_path(path: Path) -> Path:
         return path.with_name(f"{META_PREFIX}{path.name}.json")
+
+    def _check_writable(self) -> None:
+        directory = self.base_dir
+        while not directory.exists() and directory != directory.parent:
+            directory = directory.parent  # uploads will create the missing directories
+        if not directory.is_dir():
+            raise BackendUnavailable(BACKEND, f"{directory} is not a directory")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise BackendUnavailable(BACKEND, f"{directory} is not writable")
 
     def _write_whole(self, key: str, data: bytes, sidecar: bytes) -> None:
         handle, temp_path = self._open_temp(key)

@@ -159,6 +159,17 @@ class S3ObjectStorage:
             raise RuntimeError("S3ObjectStorage.start() was not called (the lifespan opens it)")
         return self._client
 
+    async def ping(self) -> None:
+        """Readiness: the bucket answers (needs ``s3:ListBucket``); else ``BackendUnavailable``."""
+        try:
+            await self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+                raise BackendUnavailable(BACKEND, f"bucket {self.bucket!r} does not exist") from exc
+            raise self._translate(exc, self.bucket) from exc
+        except (BotoCoreError, aiohttp.ClientError, OSError) as exc:
+            raise self._translate(exc, self.bucket) from exc
+
     async def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (tests and dev; production provisions it)."""
         try:
@@ -283,7 +294,8 @@ class S3ObjectStorage:
         key = normalize_key(key)
         with self._errors(key):
             answer = await self.client.get_object(Bucket=self.bucket, Key=key)
-            async with answer["Body"] as body:
+            body = answer["Body"]
+            async with body:  # (its __aenter__ returns the raw aiohttp response: use `body`)
                 return await body.read()
 
     async def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
@@ -291,7 +303,8 @@ class S3ObjectStorage:
         chunk_size = validate_chunk_size(chunk_size)
         with self._errors(key):
             answer = await self.client.get_object(Bucket=self.bucket, Key=key)
-        async with answer["Body"] as body:
+        body = answer["Body"]
+        async with body:
             while True:
                 with self._errors(key):
                     chunk = await body.read(chunk_size)
@@ -307,7 +320,9 @@ class S3ObjectStorage:
         return True
 
     async def stat(self, key: str) -> StoredObject:
-        key = normalize_key(key)
+        return await self._head(normalize_key(key))
+
+    async def _head(self, key: str) -> StoredObject:
         with self._errors(key):
             head = await self.client.head_object(Bucket=self.bucket, Key=key)
         return StoredObject(
@@ -347,8 +362,8 @@ class S3ObjectStorage:
 
         async def head(item: StoredObject) -> StoredObject | None:
             async with gate:
-                try:
-                    return await self.stat(item.key)
+                try:  # listed keys may predate our key rules: no normalisation here
+                    return await self._head(item.key)
                 except NotFound:  # deleted since the listing
                     return None
 
