@@ -8,12 +8,12 @@ needs; the app's ``Settings`` inherits it and adds its own.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from urllib.parse import quote
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic.functional_validators import BeforeValidator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret"})
 MIN_HS256_SECRET_BYTES = 32
@@ -78,10 +78,12 @@ class PersistenceKitSettings(BaseSettings):
     postgres_max_overflow: int = Field(default=10, ge=0)
     postgres_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     postgres_statement_timeout_ms: int = Field(default=10_000, ge=0)
+    postgres_echo: bool = False  # log every SQL statement (SQLAlchemy echo); never in production
 
     mongo_dsn: str = "mongodb://127.0.0.1:27017"
     mongo_db: str = "{{ cookiecutter.package_name }}"
     mongo_timeout_ms: int = Field(default=5_000, gt=0)
+    mongo_transactions: bool | None = None  # add_many in a transaction; unset: ask the server
 
     dynamodb_table_prefix: str = "{{ cookiecutter.project_slug }}-"
     dynamodb_endpoint_url: str | None = None
@@ -115,6 +117,45 @@ class PersistenceKitSettings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=900, gt=0)
     refresh_token_ttl_seconds: int = Field(default=14 * 24 * 3600, gt=0)
     jwt_leeway_seconds: int = Field(default=30, ge=0)
+    password_reset_code_ttl_seconds: int = Field(default=900, gt=0)
+    confirmation_code_ttl_seconds: int = Field(default=24 * 3600, gt=0)
+    max_code_attempts: int = Field(default=5, ge=1)
+    # memory provider: one sandbox user per role code (username = role, e-mail role@domain);
+    # password MEMORY_SEED_PASSWORD, or generated and logged once (never a fixed literal)
+    memory_seed_role_users: bool = False
+    memory_seed_role_codes: CsvList = ("admin", "operator")
+    memory_seed_user_domain: str = "example.org"
+    memory_seed_password: SecretStr | None = None
+    # Cognito user pool + app client (the client needs ALLOW_USER_PASSWORD_AUTH and
+    # ALLOW_REFRESH_TOKEN_AUTH); region defaults to AWS_REGION, endpoint to AWS_ENDPOINT_URL
+    cognito_user_pool_id: str | None = None
+    cognito_client_id: str | None = None
+    cognito_client_secret: SecretStr | None = None
+    cognito_region: str | None = None
+    cognito_endpoint_url: str | None = None
+    cognito_jwks_url: str | None = None  # default: the pool's JWKS (or the endpoint's, for moto)
+    cognito_token_use: Literal["access", "id"] = "access"
+    jwks_cache_ttl_seconds: int = Field(default=3600, gt=0)
+    jwks_min_refresh_interval_seconds: float = Field(default=30.0, ge=0)
+
+    @property
+    def cognito_effective_region(self) -> str:
+        return self.cognito_region or self.aws_region
+
+    @property
+    def cognito_effective_endpoint_url(self) -> str | None:
+        return self.cognito_endpoint_url or self.aws_endpoint_url
+
+    @property
+    def cognito_effective_jwks_url(self) -> str | None:
+        """Explicit URL, else ``<endpoint>/<pool>/.well-known/jwks.json`` when an endpoint
+        (moto, localstack) is set, else ``None``: the verifier uses the pool's public URL."""
+        if self.cognito_jwks_url:
+            return self.cognito_jwks_url
+        endpoint = self.cognito_effective_endpoint_url
+        if endpoint and self.cognito_user_pool_id:
+            return f"{endpoint.rstrip('/')}/{self.cognito_user_pool_id}/.well-known/jwks.json"
+        return None
 
     # --- seeding -----------------------------------------------------------------------------
     seed_roles: CsvList = ("admin", "editor")
@@ -167,6 +208,16 @@ class PersistenceKitSettings(BaseSettings):
                 raise ValueError(
                     f"JWT_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes for HS256"
                 )
+            if self.memory_seed_role_users:
+                raise ValueError(
+                    "MEMORY_SEED_ROLE_USERS creates sandbox accounts; disable it in production"
+                )
+        if self.identity_backend is IdentityBackend.COGNITO and not (
+            self.cognito_user_pool_id and self.cognito_client_id
+        ):
+            raise ValueError(
+                "IDENTITY_BACKEND=cognito needs COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID"
+            )
         return self
 
 

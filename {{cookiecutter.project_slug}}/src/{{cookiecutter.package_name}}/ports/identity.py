@@ -24,7 +24,7 @@ host application: the kit ships only the mechanism.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -199,6 +199,14 @@ class IdentityProvider(Protocol):
 
     async def get_user(self, username: str) -> UserInfo:
         """The account with its roles, or ``NotFound``."""
+        ...
+
+    async def ensure_user(
+        self, username: str, email: str, password: str, roles: Sequence[str] = ()
+    ) -> UserInfo:
+        """Seeding: create the account already confirmed if it is missing, then grant ``roles``.
+        Idempotent. ``password`` is used only on creation: an existing account's password is
+        never reset behind its owner's back."""
         ...
 
     async def assign_role(self, username: str, role: str) -> None:

@@ -25,12 +25,12 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack, contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import aioboto3
-from botocore.config import Config
+from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ...ports.errors import (
@@ -51,10 +51,12 @@ from ...ports.identity import (
     RegistrationResult,
     UserInfo,
     UserPage,
+    unique_roles,
 )
 
 if TYPE_CHECKING:
     from types_aiobotocore_cognito_idp.client import CognitoIdentityProviderClient
+    from types_aiobotocore_cognito_idp.type_defs import AttributeTypeTypeDef
 
 BACKEND = "Cognito"
 LOGIN_FAILED = "Incorrect username or password"
@@ -72,6 +74,10 @@ _UNAVAILABLE = frozenset(
         "ThrottlingException",
     }
 )
+
+
+class _Quiet(KitError):
+    """Internal: an expected Cognito answer the adapter handles itself (never escapes)."""
 
 
 def secret_hash(username: str, client_id: str, client_secret: str) -> str:
@@ -172,7 +178,7 @@ class CognitoIdentityProvider:
             aws_secret_access_key=aws_secret_access_key,
             region_name=region,
         )
-        self._config = Config(
+        self._config = AioConfig(
             connect_timeout=connect_timeout_seconds,
             read_timeout=read_timeout_seconds,
             retries={"max_attempts": max_attempts, "mode": "standard"},
@@ -201,6 +207,11 @@ class CognitoIdentityProvider:
         if stack is not None:
             await stack.aclose()
 
+    async def ping(self) -> None:
+        """Readiness: the pool answers (needs ``cognito-idp:DescribeUserPool``)."""
+        with self._errors():
+            await self.client.describe_user_pool(UserPoolId=self.user_pool_id)
+
     @property
     def client(self) -> CognitoIdentityProviderClient:
         """The open ``cognito-idp`` client (for event hooks or calls the port does not cover)."""
@@ -219,7 +230,7 @@ class CognitoIdentityProvider:
         except BotoCoreError as exc:
             raise BackendUnavailable(BACKEND, type(exc).__name__) from exc
 
-    def _hash_for(self, username: str) -> dict[str, str]:
+    def _hash_for(self, username: str) -> dict[str, Any]:
         if self._client_secret is None:
             return {}
         return {"SecretHash": secret_hash(username, self.client_id, self._client_secret)}
@@ -254,7 +265,7 @@ class CognitoIdentityProvider:
         email: str,
         attributes: Mapping[str, str] | None = None,
     ) -> RegistrationResult:
-        user_attributes = [{"Name": "email", "Value": email}]
+        user_attributes: list[AttributeTypeTypeDef] = [{"Name": "email", "Value": email}]
         user_attributes += [
             {"Name": k, "Value": v} for k, v in (attributes or {}).items() if k != "email"
         ]
@@ -270,7 +281,7 @@ class CognitoIdentityProvider:
             username=username,
             user_sub=response["UserSub"],
             confirmed=response["UserConfirmed"],
-            delivery=_delivery(response.get("CodeDeliveryDetails")),  # type: ignore[arg-type]
+            delivery=_delivery(response.get("CodeDeliveryDetails")),
         )
 
     async def confirm_registration(self, username: str, code: str) -> None:
@@ -294,7 +305,7 @@ class CognitoIdentityProvider:
                     **self._auth_hash(username),
                 },
             )
-        return self._tokens(response)  # type: ignore[arg-type]
+        return self._tokens(response)
 
     async def refresh(self, refresh_token: str, username: str | None = None) -> AuthTokens:
         parameters = {"REFRESH_TOKEN": refresh_token}
@@ -309,7 +320,7 @@ class CognitoIdentityProvider:
                 AuthFlow="REFRESH_TOKEN_AUTH",
                 AuthParameters=parameters,
             )
-        return self._tokens(response)  # type: ignore[arg-type]
+        return self._tokens(response)
 
     async def logout(self, access_token: str) -> None:
         with self._errors(NotAuthorizedException=AuthenticationFailed("Access token is invalid")):
@@ -321,17 +332,20 @@ class CognitoIdentityProvider:
             await self.client.revoke_token(Token=refresh_token, ClientId=self.client_id, **extra)
 
     async def forgot_password(self, username: str) -> PasswordResetResult:
+        quiet = _Quiet("no code sent")
         try:
-            with self._errors():
+            with self._errors(
+                UserNotFoundException=quiet,
+                NotAuthorizedException=quiet,
+                InvalidParameterException=quiet,
+            ):
                 response = await self.client.forgot_password(
                     ClientId=self.client_id, Username=username, **self._hash_for(username)
                 )
-        except (InvalidInput, AuthenticationFailed):
-            # Unknown user, unverified contact, admin-only recovery...: answer as if a code went out.
+        except _Quiet:
+            # Unknown user, unverified contact, admin-only recovery: answer as if a code went out.
             return PasswordResetResult(delivery=None)
-        return PasswordResetResult(
-            delivery=_delivery(response.get("CodeDeliveryDetails"))  # type: ignore[arg-type]
-        )
+        return PasswordResetResult(delivery=_delivery(response.get("CodeDeliveryDetails")))
 
     async def confirm_forgot_password(self, username: str, code: str, new_password: str) -> None:
         with self._errors(UserNotFoundException=InvalidInput(CODE_FAILED)):
@@ -372,29 +386,52 @@ class CognitoIdentityProvider:
                 token = page.get("NextToken")
                 if not token:
                     break
-        return _user_info(raw, tuple(sorted(set(roles))))  # type: ignore[arg-type]
+        return _user_info(raw, tuple(sorted(set(roles))))
+
+    async def ensure_user(
+        self, username: str, email: str, password: str, roles: Sequence[str] = ()
+    ) -> UserInfo:
+        exists = _Quiet(username)
+        try:
+            with self._errors(UsernameExistsException=exists):
+                await self.client.admin_create_user(
+                    UserPoolId=self.user_pool_id,
+                    Username=username,
+                    UserAttributes=[
+                        {"Name": "email", "Value": email},
+                        {"Name": "email_verified", "Value": "true"},
+                    ],
+                    TemporaryPassword=password,
+                    MessageAction="SUPPRESS",
+                )
+            with self._errors():
+                await self.client.admin_set_user_password(
+                    UserPoolId=self.user_pool_id,
+                    Username=username,
+                    Password=password,
+                    Permanent=True,
+                )
+        except _Quiet:
+            pass  # already there: its password stays its owner's
+        for role in unique_roles(roles):
+            await self.assign_role(username, role)
+        return await self.get_user(username)
 
     async def assign_role(self, username: str, role: str) -> None:
         not_found = NotFound("user", username)
         try:
-            with self._errors(UserNotFoundException=not_found):
+            with self._errors(
+                UserNotFoundException=not_found, ResourceNotFoundException=_Quiet(role)
+            ):
                 await self.client.admin_add_user_to_group(
                     UserPoolId=self.user_pool_id, Username=username, GroupName=role
                 )
             return
-        except BackendUnavailable as exc:
-            if not isinstance(exc.__cause__, ClientError) or (
-                _error_code(exc.__cause__) != "ResourceNotFoundException"
-            ):
-                raise
+        except _Quiet:
+            pass
         # The group does not exist yet: create it (a concurrent creator is fine), then retry.
-        try:
-            with self._errors():
-                await self.client.create_group(UserPoolId=self.user_pool_id, GroupName=role)
-        except BackendUnavailable as exc:
-            cause = exc.__cause__
-            if not isinstance(cause, ClientError) or _error_code(cause) != "GroupExistsException":
-                raise
+        with suppress(_Quiet), self._errors(GroupExistsException=_Quiet(role)):
+            await self.client.create_group(UserPoolId=self.user_pool_id, GroupName=role)
         with self._errors(UserNotFoundException=not_found):
             await self.client.admin_add_user_to_group(
                 UserPoolId=self.user_pool_id, Username=username, GroupName=role
@@ -403,16 +440,13 @@ class CognitoIdentityProvider:
     async def remove_role(self, username: str, role: str) -> None:
         not_found = NotFound("user", username)
         try:
-            with self._errors(UserNotFoundException=not_found):
+            with self._errors(
+                UserNotFoundException=not_found, ResourceNotFoundException=_Quiet(role)
+            ):
                 await self.client.admin_remove_user_from_group(
                     UserPoolId=self.user_pool_id, Username=username, GroupName=role
                 )
-        except BackendUnavailable as exc:
-            cause = exc.__cause__
-            if not isinstance(cause, ClientError) or (
-                _error_code(cause) != "ResourceNotFoundException"
-            ):
-                raise
+        except _Quiet:
             # No such group, so the user does not hold the role; still 404 an unknown user.
             with self._errors(UserNotFoundException=not_found):
                 await self.client.admin_get_user(UserPoolId=self.user_pool_id, Username=username)
@@ -427,30 +461,26 @@ class CognitoIdentityProvider:
             bad_cursor = InvalidCursor("cursor is not valid for this listing")
             overrides["InvalidParameterException"] = bad_cursor
             overrides["InvalidToken"] = bad_cursor
+        raw_users: Sequence[Mapping[str, Any]]
         if role is None:
             with self._errors(**overrides):
-                response = await self.client.list_users(
+                listed = await self.client.list_users(
                     UserPoolId=self.user_pool_id,
                     Limit=limit,
                     **({"PaginationToken": cursor} if cursor else {}),
                 )
-            next_cursor = response.get("PaginationToken")
+            raw_users, next_cursor = listed.get("Users", []), listed.get("PaginationToken")
         else:
             try:
-                with self._errors(**overrides):
-                    response = await self.client.list_users_in_group(  # type: ignore[assignment]
+                with self._errors(ResourceNotFoundException=_Quiet(role), **overrides):
+                    in_group = await self.client.list_users_in_group(
                         UserPoolId=self.user_pool_id,
                         GroupName=role,
                         Limit=limit,
                         **({"NextToken": cursor} if cursor else {}),
                     )
-            except BackendUnavailable as exc:
-                cause = exc.__cause__
-                if isinstance(cause, ClientError) and (
-                    _error_code(cause) == "ResourceNotFoundException"
-                ):
-                    return UserPage(())  # no such group: nobody holds the role
-                raise
-            next_cursor = response.get("NextToken")
-        items = tuple(_user_info(u, None) for u in response.get("Users", []))  # type: ignore[arg-type]
+            except _Quiet:
+                return UserPage(())  # no such group: nobody holds the role
+            raw_users, next_cursor = in_group.get("Users", []), in_group.get("NextToken")
+        items = tuple(_user_info(u, None) for u in raw_users)
         return UserPage(items, next_cursor or None)

@@ -30,7 +30,7 @@ import secrets
 import string
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -495,6 +495,34 @@ class MemorySecurityProvider:
     async def get_user(self, username: str) -> UserInfo:
         async with self._lock:
             return self._user_or_404(username).info(with_roles=True)
+
+    async def ensure_user(
+        self, username: str, email: str, password: str, roles: Sequence[str] = ()
+    ) -> UserInfo:
+        wanted = unique_roles(roles)
+        for role in wanted:
+            self._check_role(role)
+        async with self._lock:
+            exists = username in self._users
+        if not exists:
+            if not USERNAME_PATTERN.match(username):
+                raise InvalidInput("Username must be 1 to 128 characters without spaces")
+            self._policy.check(password)
+            password_hash = await self._hash(password)
+        async with self._lock:
+            user = self._users.get(username)
+            if user is None:
+                user = _User(
+                    username=username,
+                    subject=str(uuid.uuid4()),
+                    email=email,
+                    password_hash=password_hash,
+                    status=UserStatus.CONFIRMED,
+                    created_at=datetime.fromtimestamp(self._clock(), UTC),
+                )
+                self._users[username] = user
+            user.roles.update(wanted)
+            return user.info(with_roles=True)
 
     async def assign_role(self, username: str, role: str) -> None:
         self._check_role(role)
