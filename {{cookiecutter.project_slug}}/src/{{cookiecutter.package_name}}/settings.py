@@ -137,6 +137,11 @@ class PersistenceKitSettings(BaseSettings):
     cognito_token_use: Literal["access", "id"] = "access"
     jwks_cache_ttl_seconds: int = Field(default=3600, gt=0)
     jwks_min_refresh_interval_seconds: float = Field(default=30.0, ge=0)
+    # argon2id cost (memory provider). Defaults are argon2-cffi's RFC 9106 profile; tests lower
+    # them for speed, production refuses anything under OWASP's minimum (19 MiB, 2 passes).
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
 
     @property
     def cognito_effective_region(self) -> str:
@@ -190,6 +195,11 @@ class PersistenceKitSettings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Self:
         if not self.is_production:
             return self
+        if self.argon2_memory_cost_kib < 19_456 or self.argon2_time_cost < 2:
+            raise ValueError(
+                "ARGON2_MEMORY_COST_KIB >= 19456 and ARGON2_TIME_COST >= 2 are required in "
+                "production (OWASP password storage minimum)"
+            )
         if self.storage_backend is StorageBackend.LOCAL:
             signing = self.storage_signing_secret.get_secret_value()
             if signing.lower() in PLACEHOLDER_SECRETS:

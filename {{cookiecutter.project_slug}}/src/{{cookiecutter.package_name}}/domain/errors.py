@@ -4,6 +4,12 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """A business rule was broken by the request (answered as HTTP 422)."""
+    """A request broke a business rule (answered as HTTP 422)."""
 
     code = "domain_rule"
+
+
+class DomainConflict(DomainError):
+    """The rule depends on other state, e.g. deleting something still referenced (HTTP 409)."""
+
+    code = "domain_conflict"

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ...domain.errors import DomainError
+from ...domain.errors import DomainConflict, DomainError
 from ...ports.errors import (
     AlreadyExists,
     AuthenticationFailed,
@@ -79,7 +79,9 @@ async def _kit_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return JSONResponse(error_body(exc.code, str(exc)), 422)
+    return JSONResponse(
+        error_body(exc.code, str(exc)), 409 if isinstance(exc, DomainConflict) else 422
+    )
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

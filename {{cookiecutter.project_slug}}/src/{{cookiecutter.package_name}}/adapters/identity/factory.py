@@ -9,6 +9,7 @@ Both objects are long-lived: build them once, ``await x.start()`` in the lifespa
 
 from __future__ import annotations
 
+from argon2 import PasswordHasher
 from pydantic import SecretStr
 
 from ...settings import IdentityBackend, PersistenceKitSettings
@@ -51,6 +52,11 @@ def build_memory_identity(
         seed_role_codes=settings.memory_seed_role_codes,
         seed_user_domain=settings.memory_seed_user_domain,
         seed_password=_secret(settings.memory_seed_password),
+        password_hasher=PasswordHasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
     )
 
 

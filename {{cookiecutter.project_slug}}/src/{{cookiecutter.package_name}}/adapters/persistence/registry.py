@@ -28,7 +28,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-from ...ports.errors import BackendUnavailable, InvalidQuery
+from ...ports.errors import InvalidQuery
 from ...ports.repository import Repository, ViewRepository
 from ...ports.schema import EntitySchema, schema_of
 
@@ -260,16 +260,10 @@ class RepositoryProvider:
         self._repos.clear()
         self._views.clear()
 
-    async def ping(self) -> dict[str, str | None]:
-        """Each started backend's health: ``None`` when it answers, else the reason."""
-        result: dict[str, str | None] = {}
-        for name, backend in self._backends.items():
-            try:
-                await backend.ping()
-                result[name] = None
-            except BackendUnavailable as exc:
-                result[name] = exc.message
-        return result
+    async def ping(self) -> None:
+        """Return when every started backend answers; else ``BackendUnavailable``."""
+        for backend in list(self._backends.values()):
+            await backend.ping()
 
     def repo(self, name: str) -> Repository[Any]:
         if name not in self._repos:

@@ -1,0 +1,75 @@
+"""List parameters shared by every collection route: filter, sort, page, include."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends
+from fastapi import Query as QueryParam
+
+from ...ports.errors import InvalidQuery
+from ...ports.query import Query
+from .deps import SettingsDep
+
+MAX_FILTER_CHARS = 4096
+MAX_OFFSET = 10_000
+
+
+@dataclass(frozen=True)
+class ListParams:
+    query: Query
+    include: tuple[str, ...]
+
+
+def list_params(
+    settings: SettingsDep,
+    limit: Annotated[int | None, QueryParam(description="Page size.")] = None,
+    cursor: Annotated[
+        str | None, QueryParam(max_length=4096, description="`next_cursor` of the previous page.")
+    ] = None,
+    offset: Annotated[
+        int | None, QueryParam(description="Rows to skip (instead of a cursor).")
+    ] = None,
+    sort: Annotated[
+        str | None, QueryParam(max_length=512, description="e.g. `-created_at,name`.")
+    ] = None,
+    filter: Annotated[
+        str | None,
+        QueryParam(
+            max_length=MAX_FILTER_CHARS,
+            description='JSON filter, e.g. `{"price": {"gte": 10}, "genre": ["fiction"]}`.',
+        ),
+    ] = None,
+    include: Annotated[
+        str | None, QueryParam(max_length=512, description="Relations, e.g. `author.publisher`.")
+    ] = None,
+) -> ListParams:
+    size = settings.default_page_size if limit is None else limit
+    if not 1 <= size <= settings.max_page_size:
+        raise InvalidQuery(f"limit must be between 1 and {settings.max_page_size}")
+    if offset is not None and not 0 <= offset <= MAX_OFFSET:
+        raise InvalidQuery(f"offset must be between 0 and {MAX_OFFSET}; use the cursor beyond")
+    includes = tuple(p.strip() for p in include.split(",") if p.strip()) if include else ()
+    return ListParams(
+        Query(
+            filter=_parse_json_filter(filter), sort=sort, limit=size, cursor=cursor, offset=offset
+        ),
+        includes,
+    )
+
+
+def _parse_json_filter(raw: str | None) -> dict[str, Any] | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidQuery(f"filter is not valid JSON: {exc.msg}") from exc
+    if not isinstance(parsed, dict):
+        raise InvalidQuery("filter must be a JSON object")
+    return parsed
+
+
+ListParamsDep = Annotated[ListParams, Depends(list_params)]

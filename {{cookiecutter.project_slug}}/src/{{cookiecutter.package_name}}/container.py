@@ -1,0 +1,153 @@
+"""The composition root: the only module that knows which adapter serves each port.
+
+One ``Selector`` per port, keyed by a setting. Each branch is a Singleton built by a small
+function that imports its adapter lazily, so a service on the memory backend never imports
+SQLAlchemy, PyMongo or aioboto3 (start-up time), and swapping a backend is a setting.
+
+Tests override any provider: ``container.identity_provider.override(providers.Object(x))``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from .adapters.persistence.registry import EntityRegistry, PersistenceBackend, RepositoryProvider
+from .application.seeding import ConfigRegistry, SeederProvider
+from .registrations import build_registry
+from .settings import Settings
+
+# --- repository backends -----------------------------------------------------------------------
+
+
+def memory_backend() -> PersistenceBackend:
+    from .adapters.persistence.memory.repository import MemoryBackend
+
+    return MemoryBackend()
+
+
+def postgres_backend(settings: Settings) -> PersistenceBackend:
+    from .adapters.persistence.postgres import build_backend
+
+    return build_backend(settings)
+
+
+def mongo_backend(settings: Settings) -> PersistenceBackend:
+    from .adapters.persistence.mongo import build_backend
+
+    return build_backend(settings)
+
+
+def dynamodb_backend(settings: Settings) -> PersistenceBackend:
+    from .adapters.persistence.dynamodb import build_backend
+
+    return build_backend(settings)
+
+
+# --- object storage, identity, tokens ----------------------------------------------------------
+
+
+def local_storage(settings: Settings) -> Any:
+    from .adapters.storage.factory import build_local_storage
+
+    return build_local_storage(settings)
+
+
+def s3_storage(settings: Settings) -> Any:
+    from .adapters.storage.factory import build_s3_storage
+
+    return build_s3_storage(settings)
+
+
+def memory_identity(settings: Settings) -> Any:
+    from .adapters.identity.factory import build_memory_identity
+
+    return build_memory_identity(settings)
+
+
+def cognito_identity(settings: Settings) -> Any:
+    from .adapters.identity.factory import build_cognito_identity
+
+    return build_cognito_identity(settings)
+
+
+def hs256_verifier(settings: Settings) -> Any:
+    from .adapters.identity.factory import build_hs256_verifier
+
+    return build_hs256_verifier(settings)
+
+
+def cognito_verifier(settings: Settings) -> Any:
+    from .adapters.identity.factory import build_cognito_verifier
+
+    return build_cognito_verifier(settings)
+
+
+def _choice(settings: Settings, name: str) -> str:
+    return str(getattr(settings, name).value)
+
+
+def demo_data() -> ConfigRegistry:
+    from .application.demo import demo_records
+
+    config = ConfigRegistry()
+    for entity, records in demo_records().items():
+        config.add(entity, records)
+    return config
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Singleton(Settings)
+
+    registry: providers.Provider[EntityRegistry] = providers.Singleton(build_registry)
+
+    repository_backend = providers.Selector(
+        providers.Callable(_choice, settings, "repo_database"),
+        memory=providers.Singleton(memory_backend),
+        postgres=providers.Singleton(postgres_backend, settings),
+        mongo=providers.Singleton(mongo_backend, settings),
+        dynamodb=providers.Singleton(dynamodb_backend, settings),
+    )
+
+    repositories = providers.Singleton(
+        RepositoryProvider,
+        registry=registry,
+        # Factories, not instances: an entity may pin another backend ("database" in its
+        # registration), and only backends some entity uses are ever built.
+        backends=providers.Dict(
+            memory=repository_backend.providers["memory"].provider,
+            postgres=repository_backend.providers["postgres"].provider,
+            mongo=repository_backend.providers["mongo"].provider,
+            dynamodb=repository_backend.providers["dynamodb"].provider,
+        ),
+        default=providers.Callable(_choice, settings, "repo_database"),
+    )
+
+    object_storage = providers.Selector(
+        providers.Callable(_choice, settings, "storage_backend"),
+        local=providers.Singleton(local_storage, settings),
+        s3=providers.Singleton(s3_storage, settings),
+    )
+
+    identity_provider = providers.Selector(
+        providers.Callable(_choice, settings, "identity_backend"),
+        memory=providers.Singleton(memory_identity, settings),
+        cognito=providers.Singleton(cognito_identity, settings),
+    )
+
+    token_verifier = providers.Selector(
+        providers.Callable(_choice, settings, "identity_backend"),
+        memory=providers.Singleton(hs256_verifier, settings),
+        cognito=providers.Singleton(cognito_verifier, settings),
+    )
+
+    demo_config = providers.Singleton(demo_data)
+    seeders = providers.Singleton(SeederProvider)
+
+
+def create_container(settings: Settings | None = None) -> Container:
+    container = Container()
+    if settings is not None:
+        container.settings.override(providers.Object(settings))
+    return container

@@ -1,0 +1,110 @@
+"""``create_app()``: build the FastAPI service from settings and the container.
+
+The lifespan opens every long-lived client once (database engine or client, S3 and Cognito
+clients, JWKS cache), seeds idempotently, and closes everything in reverse order on shutdown.
+Run it with ``uvicorn <package>.main:create_app --factory``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from .adapters.http.errors import install_error_handlers
+from .adapters.http.routers.auth import build_auth_router
+from .adapters.http.routers.health import build_health_router
+from .adapters.http.routers.library import build_library_router
+from .adapters.http.routers.storage import build_local_export_storage_router
+from .adapters.persistence.registry import activate
+from .application.seeding import SeederProvider, upsert_seeder
+from .container import Container, create_container
+from .settings import Settings, StorageBackend
+
+logger = logging.getLogger(__name__)
+
+
+async def _open(stack: AsyncExitStack, component: Any) -> Any:
+    """Start a component that holds a client, and schedule its close."""
+    start: Callable[[], Awaitable[None]] | None = getattr(component, "start", None)
+    if start is not None:
+        await start()
+        stack.push_async_callback(component.close)
+    return component
+
+
+def _register_seeders(container: Container, settings: Settings, app: FastAPI) -> SeederProvider:
+    from .application.admin import admin_seeder
+
+    seeders = container.seeders()
+    repositories = app.state.repositories
+    if settings.admin_email and settings.admin_password:
+        seeders.register(
+            "admin user",
+            admin_seeder(
+                app.state.identity_provider,
+                settings.admin_email,
+                settings.admin_password.get_secret_value(),
+                roles=("admin", *settings.seed_roles),
+            ),
+        )
+    if settings.seed_demo_data:
+        seeders.register("demo data", upsert_seeder(repositories.repo, container.demo_config()))
+    return seeders
+
+
+def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
+    container = container or create_container(settings)
+    settings = container.settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            repositories = container.repositories()
+            await repositories.start(create_schema=settings.create_schema_on_startup)
+            stack.push_async_callback(repositories.close)
+            activate(repositories)  # persistence-kit's get_repo()/get_repo_view()
+            stack.callback(activate, None)
+
+            storage = await _open(stack, container.object_storage())
+            identity = await _open(stack, container.identity_provider())
+            verifier = await _open(stack, container.token_verifier())
+
+            app.state.settings = settings
+            app.state.repositories = repositories
+            app.state.object_storage = storage
+            app.state.identity_provider = identity
+            app.state.token_verifier = verifier
+            app.state.readiness_checks = {"repositories": repositories.ping}
+            for name, component in (("storage", storage), ("identity", identity)):
+                if hasattr(component, "ping"):
+                    app.state.readiness_checks[name] = component.ping
+
+            await _register_seeders(container, settings, app).run_all()
+            logger.info(
+                "started: repository=%s storage=%s identity=%s",
+                settings.repo_database.value,
+                settings.storage_backend.value,
+                settings.identity_backend.value,
+            )
+            yield
+
+    app = FastAPI(
+        title=settings.app_title,
+        description="{{ cookiecutter.description }}",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(build_health_router())
+    app.include_router(build_auth_router())
+    app.include_router(build_library_router())
+    if settings.storage_backend is StorageBackend.LOCAL:
+        app.include_router(
+            build_local_export_storage_router(max_upload_bytes=settings.storage_max_upload_bytes)
+        )
+    app.state.container = container
+    return app

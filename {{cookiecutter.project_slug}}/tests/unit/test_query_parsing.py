@@ -1,0 +1,80 @@
+"""The filter dict syntax: semantics that differ from generic-repo on purpose."""
+
+from __future__ import annotations
+
+import pytest
+
+from {{cookiecutter.package_name}}.ports.errors import InvalidCursor, InvalidQuery
+from {{cookiecutter.package_name}}.ports.query import (
+    And,
+    Condition,
+    Op,
+    Or,
+    decode_cursor,
+    encode_cursor,
+    parse_filter,
+    parse_sort,
+)
+
+
+def test_a_list_means_in_not_equality_with_a_list() -> None:
+    assert parse_filter({"a": [1, 2]}) == Condition("a", Op.IN, (1, 2))
+
+
+def test_none_means_null_not_the_string_none() -> None:
+    assert parse_filter({"a": None}) == Condition("a", Op.EQ, None)
+
+
+def test_several_operators_and_together() -> None:
+    assert parse_filter({"a": {"gt": 1, "lt": 5}}) == And(
+        (Condition("a", Op.GT, 1), Condition("a", Op.LT, 5))
+    )
+
+
+def test_exists_false_means_not_exists() -> None:
+    assert parse_filter({"a": {"exists": False}}) == Condition("a", Op.NOT_EXISTS)
+    assert parse_filter({"a": {"not_exists": False}}) == Condition("a", Op.EXISTS)
+
+
+def test_aliases() -> None:
+    assert parse_filter({"a": {"ge": 1}}) == Condition("a", Op.GTE, 1)
+    assert parse_filter({"a": {"le": 1}}) == Condition("a", Op.LTE, 1)
+    assert parse_filter({"a": {"startswith": "x"}}) == Condition("a", Op.BEGINS_WITH, "x")
+
+
+def test_or_groups() -> None:
+    assert parse_filter({"or": [{"a": 1}, {"b": 2}]}) == Or(
+        (Condition("a", Op.EQ, 1), Condition("b", Op.EQ, 2))
+    )
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"a": {"gt": 1, "eq_ish": 2}},
+        {"a": {}},
+        {"a": {"between": [1, 2, 3]}},
+        {"a": {"in": "x"}},
+        {"a": {"exists": 1}},
+        {"a": {"istartswith": 5}},
+        {"or": "x"},
+        [1, 2],
+    ],
+)
+def test_malformed_filters_are_rejected(bad: object) -> None:
+    with pytest.raises(InvalidQuery):
+        parse_filter(bad)  # type: ignore[arg-type]
+
+
+def test_sort_parsing() -> None:
+    assert [str(s) for s in parse_sort("-a, b")] == ["-a", "b"]
+    with pytest.raises(InvalidQuery):
+        parse_sort(",")
+
+
+def test_cursor_round_trip_and_tampering() -> None:
+    token = encode_cursor({"v": 1, "s": "id", "k": ["x"]})
+    assert decode_cursor(token)["k"] == ["x"]
+    for bad in ["", "%%%", token[:-3], "x" * 5000]:
+        with pytest.raises(InvalidCursor):
+            decode_cursor(bad)

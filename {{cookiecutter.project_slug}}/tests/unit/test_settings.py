@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from {{cookiecutter.package_name}}.settings import Settings
+
+
+def test_list_settings_accept_comma_separated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SEED_ROLES", "admin, operator")
+    assert Settings(_env_file=None).seed_roles == ("admin", "operator")
+    monkeypatch.setenv("SEED_ROLES", '["a", "b"]')
+    assert Settings(_env_file=None).seed_roles == ("a", "b")
+
+
+def test_persistence_kit_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPO_DATABASE", "postgres")
+    monkeypatch.setenv("POSTGRES_USER", "svc")
+    monkeypatch.setenv("POSTGRES_PASSWORD", "p@ss word")
+    monkeypatch.setenv("POSTGRES_HOST", "db")
+    monkeypatch.setenv("POSTGRES_DB", "app")
+    settings = Settings(_env_file=None)
+    assert settings.repo_database.value == "postgres"
+    assert settings.postgres_url == "postgresql+asyncpg://svc:p%40ss%20word@db:5432/app"
+
+
+def test_production_refuses_placeholder_jwt_secret() -> None:
+    with pytest.raises(ValidationError, match="JWT_SECRET"):
+        Settings(
+            _env_file=None,
+            environment="production",
+            jwt_secret="change-me",
+            storage_signing_secret="a-real-signing-secret-of-enough-length!",
+        )
