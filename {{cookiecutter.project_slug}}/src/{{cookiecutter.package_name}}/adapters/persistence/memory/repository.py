@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from functools import cmp_to_key
 from typing import Any, Generic, TypeVar
 
-from ....ports.errors import AlreadyExists, ConcurrencyConflict, NotFound
+from ....ports.errors import AlreadyExists, ConcurrencyConflict, InvalidCursor, NotFound
 from ....ports.query import FilterInput, Page, Query, parse_sort
 from ....ports.repository import Repository
 from ..codec import from_record, revive, to_record
@@ -118,6 +118,8 @@ class MemoryRepository(Generic[T]):
 
     async def find(self, query: Query | None = None) -> Page[T]:
         prepared = prepare(self.spec, query)
+        if prepared.payload is not None:
+            raise InvalidCursor("this cursor was not issued by this backend")
         rows = sort_records([r for r in self._live() if matches(r, prepared.filter)], prepared.sort)
         if prepared.after is not None:
             rows = after_keyset(rows, prepared.sort, prepared.after)

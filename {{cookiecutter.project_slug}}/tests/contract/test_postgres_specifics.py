@@ -1,0 +1,402 @@
+"""What the shared contract cannot see on PostgreSQL: statement counts, the real column types,
+all-or-nothing batches, and errors when the server is gone. Against a real server only."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from {{cookiecutter.package_name}}.adapters.persistence.memory.repository import MemoryBackend
+from {{cookiecutter.package_name}}.adapters.persistence.postgres import (
+    PostgresBackend,
+    PostgresRepository,
+)
+from {{cookiecutter.package_name}}.adapters.persistence.registry import RepositoryProvider
+from {{cookiecutter.package_name}}.ports.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    ConditionFailed,
+)
+from {{cookiecutter.package_name}}.ports.query import Query
+from {{cookiecutter.package_name}}.ports.repository import Populated
+
+from tests.support.backend_postgres import connect_raw, open_postgres, postgres_url
+from tests.support.entities import (
+    Dimensions,
+    Label,
+    Owner,
+    Session,
+    Status,
+    Team,
+    Widget,
+    WidgetLabel,
+    build_registry,
+)
+from tests.support.services import free_port
+
+
+class StatementLog:
+    """Every statement the engine sends (SQLAlchemy's ``before_cursor_execute`` event)."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def _record(self, *args: Any) -> None:
+        self.statements.append(str(args[2]))
+
+    def starting(self, prefix: str) -> list[str]:
+        return [s for s in self.statements if s.lstrip().upper().startswith(prefix)]
+
+
+@contextmanager
+def statements(engine: AsyncEngine) -> Iterator[StatementLog]:
+    log = StatementLog()
+    event.listen(engine.sync_engine, "before_cursor_execute", log._record)
+    try:
+        yield log
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", log._record)
+
+
+@pytest.fixture
+async def pg(request: pytest.FixtureRequest) -> AsyncIterator[RepositoryProvider]:
+    registry = build_registry(uuid.uuid4().hex[:10])
+    async with open_postgres(request, registry) as backend:
+        provider = RepositoryProvider(registry, {backend.name: lambda: backend}, backend.name)
+        await provider.start(create_schema=True)
+        try:
+            yield provider
+        finally:
+            await provider.close()
+
+
+def engine_of(provider: RepositoryProvider) -> AsyncEngine:
+    backend = provider.backend("postgres")
+    assert isinstance(backend, PostgresBackend)
+    return backend.engine
+
+
+def widget_repo(provider: RepositoryProvider) -> PostgresRepository[Widget]:
+    repo = provider.repo("widget")
+    assert isinstance(repo, PostgresRepository)
+    return cast(PostgresRepository[Widget], repo)
+
+
+def widget(n: int, **overrides: Any) -> Widget:
+    values: dict[str, Any] = {"id": f"w{n:04d}", "sku": f"SKU-{n:04d}", "quantity": n}
+    values.update(overrides)
+    return Widget(**values)
+
+
+# --- populated views: bounded statements ---------------------------------------------------------
+
+
+async def test_view_page_of_5_and_of_50_issue_the_same_statements(pg: RepositoryProvider) -> None:
+    teams = await pg.of(Team).add_many([Team(name=f"team {i}") for i in range(3)])
+    owners = await pg.of(Owner).add_many(
+        [Owner(name=f"owner {i}", email=f"o{i}@x.io", team_id=teams[i % 3].id) for i in range(12)]
+    )
+    labels = await pg.of(Label).add_many([Label(name=f"label {i}") for i in range(4)])
+    items = await pg.of(Widget).add_many([widget(i, owner_id=owners[i % 12].id) for i in range(60)])
+    await pg.of(WidgetLabel).add_many(
+        [
+            WidgetLabel(widget_id=w.id, label_id=labels[(i + k) % 4].id)
+            for i, w in enumerate(items)
+            for k in range(2)
+        ]
+    )
+    view = pg.view("widget")
+    counts: dict[int, int] = {}
+    for limit in (5, 50):
+        with statements(engine_of(pg)) as log:
+            page = await view.find(Query(limit=limit), include=["owner.team", "labels"])
+        assert len(page.items) == limit
+        for item in page.items:
+            owner = item.related["owner"]
+            assert isinstance(owner, Populated)
+            assert owner.related["team"] is not None
+            assert len(cast(list[Any], item.related["labels"])) == 2
+        counts[limit] = len(log.statements)
+    # widgets, owners, teams, join rows, labels: one SELECT each, whatever the page size
+    assert counts == {5: 5, 50: 5}
+
+
+async def test_get_many_is_one_statement(pg: RepositoryProvider) -> None:
+    stored = await pg.of(Widget).add_many([widget(i) for i in range(20)])
+    with statements(engine_of(pg)) as log:
+        found = await pg.of(Widget).get_many([w.id for w in reversed(stored)] + ["missing"])
+    assert [w.id for w in found] == [w.id for w in reversed(stored)]
+    assert len(log.statements) == 1
+
+
+# --- writes: one statement, atomic batches ----------------------------------------------------
+
+
+async def test_add_many_is_one_insert_per_chunk(pg: RepositoryProvider) -> None:
+    repo = widget_repo(pg)
+    with statements(engine_of(pg)) as log:
+        await repo.add_many([widget(i) for i in range(30)])
+    assert len(log.statements) == 1
+    assert log.statements[0].count("VALUES") == 1  # one multi-row VALUES list
+
+    repo.chunk_size = 10
+    with statements(engine_of(pg)) as log:
+        await repo.add_many([widget(i) for i in range(100, 125)])
+    assert len(log.starting("INSERT")) == 3
+    assert len(log.statements) == 3
+    assert await repo.count() == 55
+
+
+async def test_a_failing_chunk_rolls_back_the_whole_batch(pg: RepositoryProvider) -> None:
+    repo = widget_repo(pg)
+    repo.chunk_size = 10
+    batch = [widget(i) for i in range(25)]
+    batch[-1] = widget(99, sku="SKU-0000")  # collides with the first row, in the third chunk
+    with statements(engine_of(pg)) as log, pytest.raises(AlreadyExists) as info:
+        await repo.add_many(batch)
+    assert info.value.field == "sku"
+    assert len(log.starting("INSERT")) == 3, "the first two chunks were written, then undone"
+    assert await repo.count() == 0
+
+
+async def test_a_duplicate_inside_one_batch_leaves_nothing_written(pg: RepositoryProvider) -> None:
+    repo = pg.of(Widget)
+    with pytest.raises(AlreadyExists) as info:
+        await repo.add_many([widget(1), widget(2), widget(3, sku="SKU-0001")])
+    assert (info.value.field, info.value.value) == ("sku", "SKU-0001")
+    with pytest.raises(AlreadyExists) as info:
+        await repo.add_many([widget(1), widget(1, sku="other")])
+    assert info.value.field == "id"
+    assert await repo.count() == 0
+
+
+async def test_guarded_update_is_one_statement_and_reads_only_to_explain_a_refusal(
+    pg: RepositoryProvider,
+) -> None:
+    repo = pg.of(Widget)
+    stored = await repo.add(widget(1, tags=["x"]))
+    with statements(engine_of(pg)) as log:
+        await repo.update_fields(
+            stored.id, {"name": "n"}, expected_version=1, conditions={"tags": {"contains": "x"}}
+        )
+    assert len(log.statements) == 1
+    assert log.statements[0].lstrip().upper().startswith("UPDATE")
+    with statements(engine_of(pg)) as log, pytest.raises(ConditionFailed):
+        await repo.update_fields(stored.id, {"name": "m"}, conditions={"quantity": {"gt": 5}})
+    assert [s.split()[0].upper() for s in log.statements] == ["UPDATE", "SELECT"]
+
+
+async def test_upsert_is_one_statement(pg: RepositoryProvider) -> None:
+    repo = pg.of(Widget)
+    with statements(engine_of(pg)) as log:
+        first = await repo.upsert(widget(1))
+        second = await repo.upsert(widget(1, name="again"))
+    assert (first.version, second.version, second.name) == (1, 2, "again")
+    assert len(log.statements) == 2
+    assert all("ON CONFLICT" in s for s in log.statements)
+
+
+async def test_an_expired_rows_id_can_be_reused(pg: RepositoryProvider) -> None:
+    repo = pg.of(Session)
+    now = int(time.time())
+    await repo.add(Session(id="s1", user="old", expires_at=now - 5))
+    fresh = await repo.add(Session(id="s1", user="new", expires_at=now + 60))
+    assert (await repo.get_or_raise("s1")) == fresh
+    assert await repo.count() == 1
+
+
+# --- agreement with the reference semantics on JSON paths --------------------------------------
+
+FREE_FORM: list[dict[str, Any]] = [
+    {},
+    {"color": "red", "n": 3, "sizes": [1, 2], "flag": True},
+    {"color": "Blue", "n": 1.5, "sizes": ["a"], "flag": False},
+    {"color": None, "n": "7", "sizes": "12"},
+    {"color": "reddish", "n": 10, "nested": {"k": "v"}},
+]
+JSON_FILTERS: list[dict[str, Any]] = [
+    {"attributes.color": "red"},
+    {"attributes.color": None},
+    {"attributes.color": {"ne": "red"}},
+    {"attributes.color": {"in": ["red", "Blue"]}},
+    {"attributes.color": {"not_in": ["red", None]}},
+    {"attributes.n": {"gt": 2}},
+    {"attributes.n": {"between": [1, 5]}},
+    {"attributes.n": {"gt": "5"}},
+    {"attributes.n": 1.5},
+    {"attributes.sizes": {"contains": 1}},
+    {"attributes.sizes": {"contains": "1"}},
+    {"attributes.color": {"icontains": "RED"}},
+    {"attributes.color": {"iendswith": "UE"}},
+    {"attributes.flag": True},
+    {"attributes.flag": {"exists": True}},
+    {"attributes.nested.k": "v"},
+    {"dims.width": {"lt": 3}},
+    {"dims.unit": "cm"},
+    {"labels": {"contains": "x"}},
+    {"labels": {"eq": ["x", "y"]}},
+    {"tags": {"ne": ["a", "b"]}},
+    {"tags": {"in": ["a"]}},
+    {"dims": {"eq": {"width": 1.0, "height": 2.0, "unit": "cm"}}},
+    {"status": {"icontains": "ACT"}},
+]
+
+
+async def test_json_paths_agree_with_the_memory_reference(pg: RepositoryProvider) -> None:
+    reference = RepositoryProvider(pg.registry, {"memory": MemoryBackend}, "memory")
+    await reference.start(create_schema=True)
+    rows = [
+        Widget(
+            id=f"w{i}",
+            sku=f"s{i}",
+            attributes=attributes,
+            tags=["a", "b"] if i % 2 else [],
+            labels={"x", "y"} if i % 2 else {"x"},
+            dims=Dimensions(i, 2.0) if i % 3 else None,
+            status=list(Status)[i % 3],
+        )
+        for i, attributes in enumerate(FREE_FORM)
+    ]
+    await pg.of(Widget).add_many(rows)
+    await reference.of(Widget).add_many(rows)
+    disagreements = []
+    for filter_ in JSON_FILTERS:
+        expected = sorted(w.id for w in await reference.of(Widget).find_all(filter_))
+        found = sorted(w.id for w in await pg.of(Widget).find_all(filter_))
+        if found != expected:
+            disagreements.append((filter_, expected, found))
+    assert disagreements == []
+    order = Query(sort="-dims.width,status")
+    assert [w.id for w in (await pg.of(Widget).find(order)).items] == [
+        w.id for w in (await reference.of(Widget).find(order)).items
+    ]
+    assert await pg.of(Widget).distinct("dims.width") == [1.0, 2.0, 4.0]
+
+
+# --- schema ---------------------------------------------------------------------------------------
+
+
+async def test_fields_are_typed_columns_with_real_indexes(pg: RepositoryProvider) -> None:
+    table = pg.registry.get("widget").collection
+    conn = await connect_raw()
+    try:
+        rows = await conn.fetch(
+            "SELECT column_name, data_type, is_nullable, collation_name"
+            " FROM information_schema.columns WHERE table_name = $1",
+            table,
+        )
+        indexes = {
+            r["indexname"]: r["indexdef"]
+            for r in await conn.fetch("SELECT * FROM pg_indexes WHERE tablename = $1", table)
+        }
+    finally:
+        await conn.close()
+    columns = {r["column_name"]: (r["data_type"], r["is_nullable"] == "YES") for r in rows}
+    assert columns == {
+        "id": ("text", False),
+        "sku": ("text", False),
+        "name": ("text", False),
+        "barcode": ("text", True),
+        "price": ("numeric", False),
+        "quantity": ("bigint", False),
+        "weight": ("double precision", True),
+        "active": ("boolean", False),
+        "status": ("text", False),
+        "tags": ("jsonb", False),
+        "labels": ("jsonb", False),
+        "created_at": ("timestamp with time zone", False),
+        "released_on": ("date", True),
+        "ref": ("uuid", True),
+        "dims": ("jsonb", True),
+        "attributes": ("jsonb", False),
+        "owner_id": ("text", True),
+        "version": ("bigint", False),
+    }
+    assert {r["column_name"] for r in rows if r["collation_name"] == "C"} >= {"sku", "status"}
+    assert "UNIQUE" in indexes[f"uq_{table}_sku"]
+    assert "UNIQUE" in indexes[f"uq_{table}_barcode"]
+    assert "UNIQUE" not in indexes[f"ix_{table}_owner_id"]
+    assert f"ix_{table}_status" in indexes
+    assert f"pk_{table}" in indexes
+
+
+async def test_values_are_stored_natively(pg: RepositoryProvider) -> None:
+    stored = await pg.of(Widget).add(widget(1, price=Decimal("12.30"), tags=["a", "b"]))
+    table = pg.registry.get("widget").collection
+    conn = await connect_raw()
+    try:
+        row = await conn.fetchrow(
+            f"SELECT price, tags, created_at, jsonb_typeof(tags) AS t FROM {table} WHERE id = $1",
+            stored.id,
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    assert row["price"] == Decimal("12.30")
+    assert row["t"] == "array"
+    assert row["created_at"] == stored.created_at
+
+
+async def test_case_insensitive_operators_fold_beyond_ascii(pg: RepositoryProvider) -> None:
+    conn = await connect_raw()
+    try:
+        ctype = await conn.fetchval("SHOW lc_ctype")
+    finally:
+        await conn.close()
+    if str(ctype).upper() in ("C", "POSIX"):
+        pytest.skip(f"the database's LC_CTYPE is {ctype}: ILIKE folds ASCII only there")
+    repo = pg.of(Widget)
+    await repo.add(widget(1, name="Été à Paris"))
+    assert await repo.count({"name": {"icontains": "ÉTÉ"}}) == 1
+    assert await repo.count({"name": {"istartswith": "été"}}) == 1
+
+
+async def test_like_wildcards_in_operands_are_literal(pg: RepositoryProvider) -> None:
+    repo = pg.of(Widget)
+    await repo.add_many([widget(1, name="100% cotton"), widget(2, name="1000 cotton")])
+    assert await repo.count({"name": {"contains": "100%"}}) == 1
+    assert await repo.count({"name": {"begins_with": "1_0"}}) == 0
+    assert await repo.count({"name": {"iendswith": "% COTTON"}}) == 1
+
+
+# --- outages --------------------------------------------------------------------------------------
+
+
+async def test_backend_unavailable_on_a_closed_port() -> None:
+    url = postgres_url()
+    host_part = url.split("@", 1)[1].split("/", 1)
+    closed = url.replace(host_part[0], f"127.0.0.1:{free_port()}", 1)
+    registry = build_registry(uuid.uuid4().hex[:10])
+    backend = PostgresBackend(
+        closed, pool_size=1, max_overflow=0, pool_timeout=1.0, statement_timeout_ms=1000
+    )
+    started = time.perf_counter()
+    try:
+        await backend.start(list(registry), create_schema=False)
+        with pytest.raises(BackendUnavailable):
+            await backend.ping()
+        repo = backend.repository(registry.get("widget"))
+        with pytest.raises(BackendUnavailable):
+            await repo.get("anything")
+        with pytest.raises(BackendUnavailable):
+            await repo.add(widget(1))
+        with pytest.raises(BackendUnavailable):
+            await backend.start(list(registry), create_schema=True)
+    finally:
+        await backend.close()
+    assert time.perf_counter() - started < 5
+
+
+async def test_repositories_refuse_to_work_before_start() -> None:
+    registry = build_registry(uuid.uuid4().hex[:10])
+    backend = PostgresBackend(postgres_url())
+    with pytest.raises(BackendUnavailable):
+        await backend.repository(registry.get("widget")).get("x")
