@@ -279,3 +279,89 @@ def run_tool(
 def tail(result: subprocess.CompletedProcess[str], lines: int = 120) -> str:
     out = (result.stdout + result.stderr).splitlines()
     return "\n".join(out[-lines:])
+
+
+# --------------------------------------------------------------------------------------------
+# cruft: projects linked to a template repository, and their updates
+
+# The gates a team runs in a baked project (the generated CI runs the same commands).
+GATES: dict[str, list[str]] = {
+    "ruff-check": ["ruff", "check", "--no-cache", "."],
+    "ruff-format": ["ruff", "format", "--check", "--no-cache", "."],
+    "mypy": ["mypy", "--cache-dir", str(BAKES_DIR / "mypy-cache")],
+    "lint-imports": ["lint-imports", "--no-cache"],
+}
+
+
+def commit_all(repo: Path, message: str) -> str:
+    """Stage everything (new, changed, deleted, unmerged) and commit; returns the commit id."""
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def cruft_cli(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """cruft's command line, as a team types it, run by this interpreter (never prompts)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env.update(
+        GIT_AUTHOR_NAME="Template Tests",
+        GIT_AUTHOR_EMAIL="tests@example.com",
+        GIT_COMMITTER_NAME="Template Tests",
+        GIT_COMMITTER_EMAIL="tests@example.com",
+        GIT_CONFIG_NOSYSTEM="1",
+        NO_COLOR="1",
+        TERM="dumb",
+        COLUMNS="200",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "cruft", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def cruft_project(template_repo: Path, output_dir: Path, **answers: str) -> Path:
+    """``cruft create --no-input`` from a template git repo, then ``git init`` and commit the
+    render as is (what the generated README asks for); returns the project directory."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    args = ["create", str(template_repo), "--no-input", "--output-dir", str(output_dir)]
+    if answers:
+        args += ["--extra-context", json.dumps(answers)]
+    result = cruft_cli(output_dir, *args)
+    if result.returncode != 0:
+        raise RuntimeError(f"cruft create failed:\n{tail(result)}")
+    (project,) = [p for p in output_dir.iterdir() if p.is_dir()]
+    git(project, "init", "-q")
+    commit_all(project, "Render the template")
+    return project
+
+
+def unmerged_files(repo: Path) -> list[str]:
+    """Paths git holds as conflicted (what ``git apply -3`` leaves after a conflicting hunk)."""
+    return git(repo, "diff", "--name-only", "--diff-filter=U").split()
+
+
+def rejected_hunk_files(project: Path) -> list[Path]:
+    """``*.rej`` files (what ``git apply --reject`` leaves when no 3-way merge is possible)."""
+    return sorted(p.relative_to(project) for p in project.rglob("*.rej") if ".git" not in p.parts)
+
+
+CONFLICT_MARKERS = re.compile(r"^(<{7}|={7}|>{7})( |$)", re.MULTILINE)
+
+
+def files_with_conflict_markers(project: Path) -> list[Path]:
+    found = []
+    for rel in project_files(project):
+        if ".git" in rel.parts:
+            continue
+        try:
+            text = (project / rel).read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if CONFLICT_MARKERS.search(text):
+            found.append(rel)
+    return found

@@ -1,0 +1,356 @@
+"""Teams edit the vendored kit in their own tree and still take template updates with cruft.
+
+Each test links a project to a local git copy of the template (``cruft create``), commits the
+render as is, changes the project and/or the template, and runs ``cruft update`` exactly as a team
+does (the CLI, ``--skip-apply-ask --allow-untracked-files``). What cruft 2.16 does, and what
+``docs/upgrading.md`` tells users:
+
+- the update is the diff between two renders of the template (old commit, new commit) with the
+  project's answers, applied with ``git apply -3``: a 3-way merge against the blobs of the
+  project's first commit;
+- hunks on both sides of the same lines leave standard conflict markers (``<<<<<<< ours`` /
+  ``>>>>>>> theirs``) and an unmerged path in git's index; cruft still exits 0;
+- when no 3-way merge is possible (the first commit was not the render as is), cruft retries
+  with ``git apply --reject``: what applies is applied, the rest goes to ``<file>.rej``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import (
+    GATES,
+    PROJECT_TEMPLATE,
+    TEMPLATE_DIR,
+    bake_venv,
+    commit_all,
+    cruft_cli,
+    cruft_project,
+    default_answers,
+    files_with_conflict_markers,
+    git,
+    read_env_file,
+    rejected_hunk_files,
+    run_tool,
+    tail,
+    template_git_repo,
+    unmerged_files,
+)
+
+pytestmark = pytest.mark.slow
+
+PACKAGE = "bookshelf_service"  # the default answers' package (and project "bookshelf-service")
+MEMORY_BACKEND = Path("adapters/persistence/memory/repository.py")  # inside the package
+
+UPDATE = ("update", "--skip-apply-ask", "--allow-untracked-files")
+
+USER_METHOD = '''
+    def team_label(self) -> str:
+        """Added by the team in its own tree: cruft update must keep it."""
+        return "memory backend, edited in-tree"
+'''
+
+TEMPLATE_COMMENT = "# Template 0.1.1: this note came from the template through cruft update.\n"
+
+TEMPLATE_NEW_MODULE = '''"""A module the template added in a later version."""
+
+from __future__ import annotations
+
+
+def template_feature() -> str:
+    return "new in the template"
+'''
+
+
+def in_project(rel: Path) -> Path:
+    return Path("src") / PACKAGE / rel
+
+
+def in_template(rel: Path) -> Path:
+    return Path(PROJECT_TEMPLATE) / "src" / "{{cookiecutter.package_name}}" / rel
+
+
+def insert_lines(path: Path, after_line: int, text: str) -> None:
+    """Insert ``text`` after line ``after_line`` (1-based; 0 = at the top)."""
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join([*lines[:after_line], text, *lines[after_line:]]))
+
+
+def add_method_to_memory_backend(module: Path) -> None:
+    """The team's change: a new method at the end of ``MemoryBackend``'s body."""
+    tree = ast.parse(module.read_text())
+    (backend,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MemoryBackend"]
+    assert backend.end_lineno is not None
+    insert_lines(module, backend.end_lineno, USER_METHOD)
+
+
+def add_template_comment(module: Path) -> int:
+    """The template's change in another part of the same file: a comment line above the first
+    statement after the module docstring. Returns the line it was inserted at."""
+    tree = ast.parse(module.read_text())
+    first = tree.body[1] if ast.get_docstring(tree) is not None else tree.body[0]
+    insert_lines(module, first.lineno - 1, TEMPLATE_COMMENT)
+    return first.lineno
+
+
+def replace_first_line(path: Path, new_line: str) -> str:
+    lines = path.read_text().splitlines(keepends=True)
+    old = lines[0]
+    path.write_text("".join([new_line + "\n", *lines[1:]]))
+    return old.rstrip("\n")
+
+
+def run_update(project: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    result = cruft_cli(project, *UPDATE, *extra)
+    assert result.returncode == 0, tail(result)
+    return result
+
+
+@pytest.fixture
+def linked(tmp_path: Path) -> tuple[Path, Path]:
+    """(template git repo, project created from it by cruft and committed as rendered)."""
+    template = template_git_repo(tmp_path / "template")
+    project = cruft_project(template, tmp_path / "out")
+    return template, project
+
+
+def test_render_is_committed_whole(linked: tuple[Path, Path]) -> None:
+    """The 3-way merge needs every rendered blob in the first commit: the rendered .gitignore
+    must not hide a rendered file, and the project is clean right after the first commit."""
+    _, project = linked
+
+    assert git(project, "status", "--porcelain", "--ignored") == ""
+    recorded = json.loads((project / ".cruft.json").read_text())
+    assert recorded["context"]["cookiecutter"]["package_name"] == PACKAGE
+    assert cruft_cli(project, "check").returncode == 0
+    # cruft renders the template again (hooks included) to compare: nothing may differ.
+    drift = cruft_cli(project, "diff", "--exit-code")
+    assert drift.returncode == 0, tail(drift)
+    assert "diff --git" not in drift.stdout  # (the post-gen hook's message is printed)
+
+
+def test_update_keeps_in_tree_edits_and_brings_template_changes(
+    linked: tuple[Path, Path],
+) -> None:
+    template, project = linked
+
+    # The team edits an adapter and commits.
+    add_method_to_memory_backend(project / in_project(MEMORY_BACKEND))
+    commit_all(project, "Team: a method of our own on MemoryBackend")
+
+    # cruft diff shows the drift from the template: the team's edit.
+    drift = cruft_cli(project, "diff")
+    assert drift.returncode == 0, tail(drift)
+    assert "team_label" in drift.stdout
+
+    # The template moves: another part of the same file, another file, a new file.
+    add_template_comment(template / in_template(MEMORY_BACKEND))
+    with (template / PROJECT_TEMPLATE / "README.md").open("a") as readme:
+        readme.write("\n## Added in template 0.1.1\n\nA section the template added later.\n")
+    new_module = in_template(Path("adapters/persistence/memory/template_feature.py"))
+    (template / new_module).write_text(TEMPLATE_NEW_MODULE)
+    new_commit = commit_all(template, "Template 0.1.1")
+
+    behind = cruft_cli(project, "check")
+    assert behind.returncode != 0, "cruft check must notice that the template moved"
+
+    run_update(project)
+
+    module = (project / in_project(MEMORY_BACKEND)).read_text()
+    assert "def team_label(self) -> str:" in module, "the team's edit was lost"
+    assert TEMPLATE_COMMENT in module, "the template's change did not arrive"
+    assert "## Added in template 0.1.1" in (project / "README.md").read_text()
+    added = project / in_project(Path("adapters/persistence/memory/template_feature.py"))
+    assert added.read_text() == TEMPLATE_NEW_MODULE
+    assert rejected_hunk_files(project) == []
+    assert unmerged_files(project) == []
+    assert files_with_conflict_markers(project) == []
+    assert json.loads((project / ".cruft.json").read_text())["commit"] == new_commit
+
+    commit_all(project, "Update from the template")
+    check = cruft_cli(project, "check")
+    assert check.returncode == 0, tail(check)
+
+    # The updated project still passes its gates and its unit tests.
+    venv = bake_venv(project)
+    failures = []
+    for gate, command in GATES.items():
+        result = run_tool(project, venv, command)
+        if result.returncode != 0:
+            failures.append(f"{gate}:\n{summary(result)}")
+    result = run_tool(
+        project, venv, ["python", "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/unit"]
+    )
+    if result.returncode != 0:
+        failures.append(f"tests/unit:\n{tail(result, 60)}")
+    assert failures == [], "\n\n".join(failures)
+
+
+def summary(result: subprocess.CompletedProcess[str], limit: int = 40) -> str:
+    """A failing gate's error lines (mypy's notes can run to thousands of lines) and its end."""
+    lines = (result.stdout + result.stderr).splitlines()
+    marks = ("error", "-->", "would reformat", "broken")
+    errors = [line for line in lines if any(mark in line.lower() for mark in marks)]
+    return "\n".join([*errors[:limit], *lines[-5:]])
+
+
+def test_both_sides_on_the_same_lines_leave_conflict_markers(linked: tuple[Path, Path]) -> None:
+    template, project = linked
+    module = in_project(MEMORY_BACKEND)
+
+    original = replace_first_line(project / module, '"""Memory backend, as our team words it.')
+    commit_all(project, "Team: reword the module docstring")
+    replace_first_line(template / in_template(MEMORY_BACKEND), '"""Memory backend, new wording.')
+    with (template / PROJECT_TEMPLATE / "README.md").open("a") as readme:
+        readme.write("\nA line the template added.\n")
+    commit_all(template, "Template: reword the module docstring")
+
+    result = run_update(project)
+
+    text = (project / module).read_text()
+    assert text.startswith(
+        '<<<<<<< ours\n"""Memory backend, as our team words it.\n'
+        '=======\n"""Memory backend, new wording.\n'
+        ">>>>>>> theirs\n"
+    ), text[:400]
+    assert original not in text
+    assert unmerged_files(project) == [str(module)]
+    assert files_with_conflict_markers(project) == [module]
+    assert rejected_hunk_files(project) == []
+    output = result.stdout + result.stderr
+    assert f"Applied patch to '{module}' with conflicts." in output
+    # The hunks that do not conflict are applied as usual.
+    assert "A line the template added." in (project / "README.md").read_text()
+
+
+def test_without_the_render_as_first_commit_hunks_go_to_rej_files(tmp_path: Path) -> None:
+    """The fallback when no 3-way merge is possible (here: the first commit was edited before
+    committing): the template's hunk is kept in ``<file>.rej``, the team's text stays."""
+    template = template_git_repo(tmp_path / "template")
+    result = cruft_cli(
+        tmp_path, "create", str(template), "--no-input", "--output-dir", str(tmp_path / "out")
+    )
+    assert result.returncode == 0, tail(result)
+    project = tmp_path / "out" / "bookshelf-service"
+    module = in_project(MEMORY_BACKEND)
+    replace_first_line(project / module, '"""Edited before the first commit.')
+    git(project, "init", "-q")
+    commit_all(project, "Render the template, edited")
+    replace_first_line(template / in_template(MEMORY_BACKEND), '"""Memory backend, new wording.')
+    commit_all(template, "Template: reword the module docstring")
+
+    result = run_update(project)
+
+    assert rejected_hunk_files(project) == [Path(f"{module}.rej")]
+    rejected = (project / f"{module}.rej").read_text()
+    assert '+"""Memory backend, new wording.' in rejected
+    assert (project / module).read_text().startswith('"""Edited before the first commit.\n')
+    assert "Rejected hunk" in result.stdout + result.stderr
+
+
+def test_changed_answer_flows_into_settings_and_env_example(linked: tuple[Path, Path]) -> None:
+    _, project = linked
+    assert default_answers()["repository_backend"] == "memory"
+
+    run_update(project, "--variables-to-update", '{"repository_backend": "postgres"}')
+
+    assert rejected_hunk_files(project) == []
+    assert unmerged_files(project) == []
+    recorded = json.loads((project / ".cruft.json").read_text())
+    assert recorded["context"]["cookiecutter"]["repository_backend"] == "postgres"
+    values, _ = read_env_file(project / ".env.example")
+    assert values["REPO_DATABASE"] == "postgres"
+
+    venv = bake_venv(project)
+    probe = (
+        f"from {PACKAGE}.settings import Settings; print(Settings(_env_file=None).repo_database)"
+    )
+    env = {"PATH": str(venv / "bin"), "PYTHONPATH": str(project / "src"), "HOME": str(project)}
+    result = run_tool(project, venv, ["python", "-c", probe], env=env, timeout=120)
+    assert result.returncode == 0, tail(result)
+    assert result.stdout.strip() == "postgres"
+
+    commit_all(project, "Default repository: postgres")
+    check = cruft_cli(project, "check")
+    assert check.returncode == 0, tail(check)
+
+
+def test_skipped_paths_stay_the_projects(linked: tuple[Path, Path]) -> None:
+    """``[tool.cruft] skip`` of the generated pyproject.toml: the lock file and the alembic
+    history belong to the project; the template's changes to them are never applied."""
+    template, project = linked
+    (project / "uv.lock").write_text("# the team's lock file\n")
+    commit_all(project, "Team: lock")
+    migrations = sorted((project / "migrations" / "versions").glob("*.py"))
+    before = {path: path.read_text() for path in migrations}
+    assert before, "the template ships an initial migration"
+
+    (template / PROJECT_TEMPLATE / "uv.lock").write_text("# the template's lock file\n")
+    for path in (template / PROJECT_TEMPLATE / "migrations" / "versions").glob("*.py"):
+        with path.open("a") as handle:
+            handle.write("# changed by the template\n")
+    with (template / PROJECT_TEMPLATE / "README.md").open("a") as readme:
+        readme.write("\nA line the template added.\n")
+    commit_all(template, "Template: a lock file and a changed migration")
+
+    run_update(project)
+
+    assert (project / "uv.lock").read_text() == "# the team's lock file\n"
+    assert {path: path.read_text() for path in migrations} == before
+    assert "A line the template added." in (project / "README.md").read_text()
+    assert rejected_hunk_files(project) == []
+    assert unmerged_files(project) == []
+
+
+def test_update_workflow_step_reports_conflicts(linked: tuple[Path, Path], tmp_path: Path) -> None:
+    """The ``cruft update`` step of the generated template-update.yml, run as GitHub would run
+    it: a conflicting update gives ``conflicts=true`` (a draft pull request) and a body that
+    names the conflicted file, and everything is staged for the pull request's commit."""
+    template, project = linked
+    module = in_project(MEMORY_BACKEND)
+    replace_first_line(project / module, '"""Memory backend, as our team words it.')
+    commit_all(project, "Team: reword the module docstring")
+    replace_first_line(template / in_template(MEMORY_BACKEND), '"""Memory backend, new wording.')
+    commit_all(template, "Template: reword the module docstring")
+    workflow = TEMPLATE_DIR / PROJECT_TEMPLATE / ".github" / "workflows" / "template-update.yml"
+    (job,) = yaml.safe_load(workflow.read_text())["jobs"].values()
+    (step,) = [s for s in job["steps"] if s.get("id") == "update"]
+    outputs = tmp_path / "github-output"
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_OUTPUT": str(outputs),
+        "RUNNER_TEMP": str(runner_temp),
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
+    env.pop("PYTHONPATH", None)
+
+    result = subprocess.run(
+        ["bash", "-e", "-c", step["run"]],
+        cwd=project,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert values["conflicts"] == "true"
+    body = Path(values["body"]).read_text()
+    assert f"`{module}`: conflict markers" in body
+    assert unmerged_files(project) == []  # staged as is, markers included
+    assert files_with_conflict_markers(project) == [module]
+    assert git(project, "diff", "--name-only") == ""  # nothing left unstaged
