@@ -19,6 +19,10 @@ from {{cookiecutter.package_name}}.adapters.persistence.registry import (
     PersistenceBackend,
 )
 
+from tests.support.backend_dynamodb import open_dynamodb
+from tests.support.backend_mongo import open_mongo
+from tests.support.backend_postgres import open_postgres
+
 BackendOpener = Callable[
     [pytest.FixtureRequest, EntityRegistry], AbstractAsyncContextManager[PersistenceBackend]
 ]
@@ -31,6 +35,10 @@ async def open_memory(
     yield MemoryBackend()
 
 
+# Each real backend's opener lives in tests/support/backend_<name>.py.
 BACKENDS: dict[str, BackendOpener] = {
     "memory": open_memory,
+    "dynamodb": open_dynamodb,
+    "postgres": open_postgres,
+    "mongo": open_mongo,
 }

@@ -15,8 +15,10 @@ Semantics every adapter honours (the contract suite in ``tests/contract`` proves
 - ``add_many`` is all-or-nothing where the backend offers it (memory, PostgreSQL, MongoDB in a
   transaction when available); where it cannot be (DynamoDB batches of 25) it raises
   ``BatchWriteError`` naming exactly which ids were not written.
-- ``find`` always returns a total order (ties broken by id), so offset and cursor pages are
-  stable. ``None`` sorts before every value.
+- With a ``sort``, ``find`` returns a total order (ties broken by id), so offset and cursor
+  pages are stable; ``None`` sorts before every value. Without one the order is the backend's
+  own but stable: by id on memory, PostgreSQL and MongoDB, table order on DynamoDB (which has
+  no server-side sort; see docs/dynamodb.md).
 """
 
 from __future__ import annotations

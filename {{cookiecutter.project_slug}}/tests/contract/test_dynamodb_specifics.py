@@ -1,0 +1,471 @@
+"""What only DynamoDB has to prove: access paths, Select=COUNT, cursors, partial batches, and
+generic-repo's surface. Against moto's server; faults are injected with botocore event hooks
+on the real client (DynamoDB answering "UnprocessedItems"), never with a fake backend."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from boto3.dynamodb.conditions import Attr  # type: ignore[import-untyped]
+
+from {{cookiecutter.package_name}}.adapters.persistence.dynamodb import (
+    AsyncGenericRepository,
+    DynamoDbBackend,
+    GenericRepository,
+    ItemNotFound,
+)
+from {{cookiecutter.package_name}}.adapters.persistence.registry import RepositoryProvider
+from {{cookiecutter.package_name}}.ports.errors import (
+    AlreadyExists,
+    BatchWriteError,
+    ConditionFailed,
+    InvalidCursor,
+    NotFound,
+)
+from {{cookiecutter.package_name}}.ports.query import Query
+
+from tests.support.backend_dynamodb import REGION, dynamodb_endpoint, make_backend
+from tests.support.entities import Session, Team, Widget, build_registry
+
+
+@pytest.fixture
+async def ddb(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[DynamoDbBackend, RepositoryProvider]]:
+    endpoint = dynamodb_endpoint(request)
+    registry = build_registry(uuid.uuid4().hex[:10])
+    backend = make_backend(endpoint, batch_attempts=4)
+    provider = RepositoryProvider(registry, {"dynamodb": lambda: backend}, "dynamodb")
+    await provider.start(create_schema=True)
+    try:
+        yield backend, provider
+    finally:
+        await backend.drop(list(registry))
+        await provider.close()
+
+
+class Calls:
+    """Every DynamoDB operation the client sends, with its parameters."""
+
+    def __init__(self, backend: DynamoDbBackend) -> None:
+        self.log: list[tuple[str, dict[str, Any]]] = []
+        backend.client.meta.events.register("before-parameter-build.dynamodb", self._record)
+
+    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.log.append((model.name, params))
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.log]
+
+    def clear(self) -> None:
+        self.log.clear()
+
+
+def widget(n: int, **values: Any) -> Widget:
+    defaults: dict[str, Any] = {"sku": f"SKU-{n:03d}", "name": f"widget {n}", "quantity": n}
+    return Widget(id=f"w{n:03d}", **{**defaults, **values})
+
+
+# --- access paths ------------------------------------------------------------------------------
+
+
+async def test_indexed_lookups_query_the_gsi_and_never_scan(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    backend, provider = ddb
+    repo = provider.of(Widget)
+    await repo.add_many([widget(i, owner_id=f"o{i % 2}") for i in range(6)])
+    calls = Calls(backend)
+
+    assert (await repo.get_by("sku", "SKU-003")) is not None
+    assert len(await repo.find_all({"owner_id": "o1"})) == 3
+    assert len(await repo.find_all({"owner_id": ["o0", "o1"], "quantity": {"gt": 1}})) == 4
+    assert await repo.count({"status": "active", "quantity": {"lt": 3}}) == 3
+    assert "Scan" not in calls.names
+    queries = [params for name, params in calls.log if name == "Query"]
+    assert {q["IndexName"] for q in queries} >= {"ix_sku", "ix_owner_id", "ix_status"}
+
+    calls.clear()
+    assert len(await repo.find_all({"quantity": {"gte": 4}})) == 2  # no index: a Scan
+    assert calls.names == ["Scan"]
+
+    calls.clear()
+    assert [w.id for w in await repo.find_all({"id": ["w001", "w004"]}, sort="id")] == [
+        "w001",
+        "w004",
+    ]
+    assert calls.names == ["BatchGetItem"]
+
+
+async def test_count_uses_select_count_and_hides_expired_items(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    backend, provider = ddb
+    sessions = provider.of(Session)
+    now = int(time.time())
+    await sessions.add_many([Session(user=f"u{i}", expires_at=now + 3600) for i in range(4)])
+    await sessions.add(Session(user="gone", expires_at=now - 5))
+    calls = Calls(backend)
+    assert await sessions.count() == 4
+    assert await sessions.count({"user": {"begins_with": "u"}}) == 4
+    scans = [params for name, params in calls.log if name == "Scan"]
+    assert scans
+    assert all(params.get("Select") == "COUNT" for params in scans)
+    assert "DescribeTable" not in calls.names  # never the approximate ItemCount
+
+
+async def test_unsorted_pages_resume_from_the_last_key_and_tampering_is_refused(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    _, provider = ddb
+    repo = provider.of(Widget)
+    await repo.add_many([widget(i) for i in range(7)])
+    first = await repo.find(Query(limit=3))
+    assert first.next_cursor is not None
+    payload = json.loads(base64.urlsafe_b64decode(first.next_cursor + "=="))
+    assert payload["x"] == {"id": first.items[-1].id}  # DynamoDB's ExclusiveStartKey
+
+    seen = [w.id for w in first.items]
+    cursor: str | None = first.next_cursor
+    while cursor is not None:
+        page = await repo.find(Query(limit=3, cursor=cursor))
+        seen.extend(w.id for w in page.items)
+        cursor = page.next_cursor
+    assert sorted(seen) == [f"w{i:03d}" for i in range(7)]
+    assert len(seen) == 7
+
+    def forged(**changes: Any) -> str:
+        raw = json.dumps({**payload, **changes}).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    for bad in [
+        forged(x={"id": "w001", "extra": "1"}),
+        forged(x={"id": ""}),
+        forged(x=["w001"]),
+        forged(p="scan:0000000000000000"),
+        first.next_cursor[:-3],
+    ]:
+        with pytest.raises(InvalidCursor):
+            await repo.find(Query(limit=3, cursor=bad))
+    with pytest.raises(InvalidCursor):  # another filter, another access path
+        await repo.find(Query(filter={"status": "active"}, limit=3, cursor=first.next_cursor))
+    with pytest.raises(InvalidCursor):  # a sorted query pages by keyset, not by key
+        await repo.find(Query(sort="id", limit=3, cursor=first.next_cursor))
+
+
+# --- partial batches ---------------------------------------------------------------------------
+
+
+def unprocessed_injector(
+    backend: DynamoDbBackend, drop: Callable[[dict[str, Any]], bool]
+) -> list[int]:
+    """Make BatchWriteItem leave the requests ``drop`` picks unprocessed: they are taken out of
+    the request before it is sent and handed back as UnprocessedItems, as DynamoDB does when
+    throttled. Returns the sizes of the requests sent."""
+    sizes: list[int] = []
+
+    def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        held: dict[str, list[dict[str, Any]]] = {}
+        sent: dict[str, list[dict[str, Any]]] = {}
+        for table, requests in params["RequestItems"].items():
+            sizes.append(len(requests))
+            for request in requests:
+                (held if drop(request) else sent).setdefault(table, []).append(request)
+        if not sent:  # everything refused: send one harmless no-op delete instead
+            table = next(iter(held))
+            sent = {table: [{"DeleteRequest": {"Key": {"id": {"S": "__none__"}}}}]}
+        params["RequestItems"] = sent
+        context["held"] = held
+
+    def after(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if context.get("held"):
+            parsed["UnprocessedItems"] = context["held"]
+
+    events = backend.client.meta.events
+    events.register("before-parameter-build.dynamodb.BatchWriteItem", before)
+    events.register("after-call.dynamodb.BatchWriteItem", after)
+    return sizes
+
+
+def _id_of(request: dict[str, Any]) -> str:
+    body = request.get("PutRequest", {}).get("Item") or request["DeleteRequest"]["Key"]
+    return str(body["id"]["S"])
+
+
+async def test_large_batches_go_25_at_a_time_and_unprocessed_items_are_retried(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    backend, provider = ddb
+    teams = provider.of(Team)
+    # The first request of each id is refused once; the retries must get them all written.
+    refused: set[str] = set()
+
+    def once(request: dict[str, Any]) -> bool:
+        key = _id_of(request)
+        if key.endswith("7") and key not in refused:
+            refused.add(key)
+            return True
+        return False
+
+    sizes = unprocessed_injector(backend, once)
+    stored = await teams.add_many([Team(id=f"t{i:03d}", name=f"team {i}") for i in range(130)])
+    assert len(stored) == 130
+    assert max(sizes) == 25
+    assert len(sizes) > 130 // 25 + 1, "unprocessed items were sent again"
+    assert len(refused) == 13
+    assert await teams.count() == 130
+    assert await teams.delete_many([t.id for t in stored]) == 130
+    assert await teams.count() == 0
+
+
+async def test_batch_write_error_names_exactly_the_ids_not_written(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    backend, provider = ddb
+    teams = provider.of(Team)
+    poisoned = {"t005", "t050", "t101"}
+    unprocessed_injector(backend, lambda request: _id_of(request) in poisoned)
+    with pytest.raises(BatchWriteError) as info:
+        await teams.add_many([Team(id=f"t{i:03d}", name="x") for i in range(120)])
+    assert sorted(info.value.failed_keys) == sorted(poisoned)
+    assert await teams.count() == 117
+    assert await teams.get_many(sorted(poisoned)) == []
+
+
+async def test_small_batches_are_one_transaction(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    backend, provider = ddb
+    repo = provider.of(Widget)
+    calls = Calls(backend)
+    await repo.add_many([widget(i) for i in range(40)])  # 40 items + 40 sku claims = 80 actions
+    assert calls.names == ["TransactWriteItems"]
+    with pytest.raises(AlreadyExists) as info:
+        await repo.add_many([widget(100), widget(101, sku="SKU-001")])
+    assert info.value.field == "sku"
+    assert await repo.count() == 40
+
+
+# --- generic-repo's surface --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def tables(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider],
+) -> AsyncIterator[dict[str, str]]:
+    backend, _ = ddb
+    client = backend.client
+    simple, composite = f"g-simple-{uuid.uuid4().hex[:8]}", f"g-comp-{uuid.uuid4().hex[:8]}"
+    await client.create_table(
+        TableName=simple,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "email", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "email-index",
+                "KeySchema": [{"AttributeName": "email", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    await client.create_table(
+        TableName=composite,
+        KeySchema=[
+            {"AttributeName": "user_id", "KeyType": "HASH"},
+            {"AttributeName": "order_id", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "user_id", "AttributeType": "S"},
+            {"AttributeName": "order_id", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    try:
+        yield {"simple": simple, "composite": composite}
+    finally:
+        await client.delete_table(TableName=simple)
+        await client.delete_table(TableName=composite)
+
+
+async def test_generic_crud_serialization_and_ttl(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider], tables: dict[str, str]
+) -> None:
+    backend, _ = ddb
+    repo = backend.generic_repository(tables["simple"], "id", data_expiration_days=7)
+    when = dt.datetime(2024, 5, 17, 10, 30, tzinfo=dt.UTC)
+    saved = await repo.save(
+        "u1",
+        {
+            "email": "a@x.io",
+            "score": 0.1,
+            "price": Decimal("19.99"),
+            "tags": {"a", "b"},
+            "seen": when,
+            "profile": {"age": 30, "ratio": 2.5},
+        },
+    )
+    loaded = await repo.load_or_throw("u1")
+    assert loaded["score"] == 0.1
+    assert isinstance(loaded["score"], float)
+    # Schemaless numbers come back as int/float when exact, else Decimal: never rounded.
+    assert Decimal(str(loaded["price"])) == Decimal("19.99")
+    assert loaded["tags"] == {"a", "b"}
+    assert dt.datetime.fromisoformat(loaded["seen"]) == when
+    assert loaded["profile"] == {"age": 30, "ratio": 2.5}
+    expected_ttl = time.time() + 7 * 86400
+    assert abs(saved["_ttl"] - expected_ttl) < 60
+    assert abs(loaded["_ttl"] - expected_ttl) < 60
+
+    assert await repo.load("missing") is None
+    with pytest.raises(ItemNotFound):
+        await repo.load_or_throw("missing")
+    with pytest.raises(ValueError, match="missing"):
+        await repo.load_or_throw("missing")
+    await repo.delete("u1")
+    assert await repo.load("u1") is None
+
+    plain = backend.generic_repository(tables["simple"], "id")
+    await plain.save("old", {"email": "old@x.io", "_ttl": int(time.time()) - 5})
+    assert await plain.load("old") is None, (
+        "an item past its TTL is absent before DynamoDB reaps it"
+    )
+    assert await plain.count() == 0
+
+
+async def test_generic_conditional_updates(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider], tables: dict[str, str]
+) -> None:
+    backend, _ = ddb
+    repo = backend.generic_repository(tables["simple"], "id")
+    await repo.save("d1", {"status": "pending", "version": 1, "priority": 7, "email": "d@x.io"})
+
+    updated = await repo.update(
+        "d1", {"status": "shipped", "version": 2}, conditions={"status": "pending", "version": 1}
+    )
+    assert (updated["status"], updated["version"]) == ("shipped", 2)
+    with pytest.raises(ConditionFailed) as info:
+        await repo.update(
+            "d1",
+            {"version": 3},
+            conditions={"version": 1},
+            rejection_message="Document was modified by another user",
+        )
+    assert info.value.message == "Document was modified by another user"
+    with pytest.raises(ConditionFailed):
+        await repo.update("d1", {"x": 1}, conditions={"priority": {"gt": 1, "lt": 5}})
+    await repo.update("d1", {"x": 1}, conditions={"priority": {"ge": 5, "le": 9}})
+    await repo.update("d1", {"y": 1}, conditions={"deleted_at": {"exists": False}})
+    await repo.update("d1", {"z": 1}, conditions={"status": ["shipped", "done"]})
+    await repo.update("d1", {"w": 1}, conditions={"email": {"iendswith": "X.IO"}})
+
+    await repo.update(
+        "d1",
+        {"processed": True},
+        conditions=Attr("status").eq("shipped")
+        & (Attr("priority").gt(5) | Attr("urgent").eq(True)),
+    )
+    with pytest.raises(ConditionFailed, match="nope"):
+        await repo.update(
+            "d1", {"processed": False}, conditions=Attr("priority").lt(5), rejection_message="nope"
+        )
+    assert (await repo.load_or_throw("d1"))["processed"] is True
+
+    with pytest.raises(NotFound):
+        await repo.update("ghost", {"status": "x"})
+    assert await repo.load("ghost") is None, "updates never create items"
+
+
+async def test_generic_composite_keys_batches_queries(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider], tables: dict[str, str]
+) -> None:
+    backend, _ = ddb
+    orders = backend.generic_repository(tables["composite"], "user_id", sort_key_name="order_id")
+    key = {"user_id": "u9", "order_id": "o1"}
+    await orders.save_with_composite_key({**key, "status": "draft", "total": 10})
+    first = await orders.load_by_composite_key(key)
+    assert first is not None
+    assert first["total"] == 10
+    updated = await orders.update_by_composite_key(
+        key, {"total": 150.25}, conditions={"status": "draft"}
+    )
+    assert updated["total"] == 150.25
+    with pytest.raises(ConditionFailed, match="draft orders"):
+        await orders.update_by_composite_key(
+            key,
+            {"total": 1},
+            conditions={"status": "shipped"},
+            rejection_message="Can only modify draft orders",
+        )
+    await orders.delete_by_composite_key(key)
+    assert await orders.load_by_composite_key(key) is None
+    await orders.save_batch(
+        [{"user_id": f"u{i % 3}", "order_id": f"o{i:03d}", "n": i} for i in range(60)]
+    )
+    assert len(await orders.find_all("u1")) == 20
+    assert len(await orders.find_all("u1", filters={"n": {"gte": 30}})) == 10
+    assert await orders.count() == 60
+    assert await orders.count({"n": {"lt": 10}}) == 10
+    assert len([item async for item in orders.load_all(filters={"n": [1, 2, 3]})]) == 3
+    await orders.delete_batch_by_keys(
+        [{"user_id": f"u{i % 3}", "order_id": f"o{i:03d}"} for i in range(60)]
+    )
+    assert await orders.count() == 0
+
+    users = backend.generic_repository(tables["simple"], "id")
+    await users.save_batch(
+        [{"id": f"u{i}", "email": f"u{i % 2}@x.io", "active": i % 3 == 0} for i in range(6)]
+    )
+    calls = Calls(backend)
+    found = await users.find_all_with_index("email-index", "email", "u0@x.io")
+    assert sorted(u["id"] for u in found) == ["u0", "u2", "u4"]
+    one = await users.find_one_with_index(
+        "email-index", "email", "u1@x.io", filters={"active": True}
+    )
+    assert one is not None
+    assert one["id"] == "u3"
+    assert set(calls.names) == {"Query"}
+
+
+async def test_generic_repository_opens_its_own_client(
+    request: pytest.FixtureRequest, tables: dict[str, str]
+) -> None:
+    endpoint = dynamodb_endpoint(request)
+    options: dict[str, Any] = {
+        "region_name": REGION,
+        "endpoint_url": endpoint,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    async with AsyncGenericRepository(tables["simple"], "id", **options) as repo:
+        await repo.save("a", {"email": "a@x.io"})
+        assert await repo.count() == 1
+
+    def blocking() -> tuple[dict[str, Any] | None, list[str], int]:
+        with GenericRepository(tables["simple"], "id", data_expiration_days=1, **options) as sync:
+            sync.save("b", {"email": "b@x.io", "n": 1.5})
+            sync.update("b", {"n": 2.5}, conditions={"n": {"lt": 2}})
+            with pytest.raises(ConditionFailed):
+                sync.update("b", {"n": 3}, conditions={"n": {"lt": 2}})
+            ids = sorted(item["id"] for item in sync.load_all())
+            return sync.load("b"), ids, sync.count()
+
+    loaded, ids, count = await asyncio.to_thread(blocking)
+    assert loaded is not None
+    assert loaded["n"] == 2.5
+    assert "_ttl" in loaded
+    assert ids == ["a", "b"]
+    assert count == 2
