@@ -14,12 +14,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from .adapters.http.errors import install_error_handlers
+from .adapters.http.errors import APP_ERROR_RESPONSES, install_error_handlers
+from .adapters.http.limits import install_limits
 from .adapters.http.routers.auth import build_auth_router
 from .adapters.http.routers.health import build_health_router
 from .adapters.http.routers.library import build_library_router
 from .adapters.http.routers.storage import build_local_export_storage_router
 from .adapters.persistence.registry import activate
+from .adapters.storage.local import DEFAULT_ROUTE_PATH
 from .application.seeding import SeederProvider, upsert_seeder
 from .container import Container, create_container
 from .settings import Settings, StorageBackend
@@ -97,8 +99,16 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         description="{{ cookiecutter.description }}",
         version="0.1.0",
         lifespan=lifespan,
+        responses=APP_ERROR_RESPONSES,  # 413, 422, 503: any route may answer them
     )
     install_error_handlers(app)
+    install_limits(
+        app,
+        max_body_bytes=settings.max_request_body_bytes,
+        timeout_seconds=settings.request_timeout_seconds,
+        # the local upload route streams up to STORAGE_MAX_UPLOAD_BYTES itself
+        body_limit_exempt=(DEFAULT_ROUTE_PATH,),
+    )
     app.include_router(build_health_router())
     app.include_router(build_auth_router())
     app.include_router(build_library_router())

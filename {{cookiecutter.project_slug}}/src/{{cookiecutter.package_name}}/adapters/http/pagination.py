@@ -64,12 +64,18 @@ def _parse_json_filter(raw: str | None) -> dict[str, Any] | None:
     if raw is None or not raw.strip():
         return None
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise InvalidQuery(f"filter is not valid JSON: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise InvalidQuery("filter is nested too deeply") from exc
     if not isinstance(parsed, dict):
         raise InvalidQuery("filter must be a JSON object")
     return parsed
 
 
 ListParamsDep = Annotated[ListParams, Depends(list_params)]
+
+
+def _not_json(constant: str) -> Any:
+    raise InvalidQuery(f"filter is not valid JSON: {constant} is not a JSON value")

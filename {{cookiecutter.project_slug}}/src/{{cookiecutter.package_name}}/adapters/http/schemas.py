@@ -18,7 +18,10 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 Tag = Annotated[str, Field(min_length=1, max_length=50)]
 Price = Annotated[Decimal, Field(ge=0, le=Decimal("1000000"), max_digits=12, decimal_places=2)]
-Version = Annotated[int, Field(ge=1, description="The version you read: a stale one is a 409.")]
+MAX_VERSION = 2**63 - 1  # a 64-bit integer on every backend
+Version = Annotated[
+    int, Field(ge=1, le=MAX_VERSION, description="The version you read: a stale one is a 409.")
+]
 
 
 class _In(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ....ports.identity import MAX_USER_PAGE, AuthTokens, Principal, UserInfo
 from ..deps import IdentityProviderDep
+from ..errors import error_responses
 from ..security import BearerToken, CurrentUser, require_roles
 
 _Password = Annotated[str, Field(min_length=1, max_length=256)]
@@ -148,7 +149,9 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
     router = APIRouter(prefix=prefix, tags=["auth"])
     admin = Depends(require_roles(admin_role))
 
-    @router.post("/register", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/register", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 409)
+    )
     async def register(body: RegisterRequest, identity: IdentityProviderDep) -> RegisterResponse:
         result = await identity.register(body.username, body.password, body.email)
         return RegisterResponse(
@@ -159,39 +162,51 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
             code_destination=result.delivery.destination if result.delivery else None,
         )
 
-    @router.post("/confirm", status_code=status.HTTP_204_NO_CONTENT)
+    @router.post(
+        "/confirm", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(400, 404)
+    )
     async def confirm(body: ConfirmRequest, identity: IdentityProviderDep) -> Response:
         await identity.confirm_registration(body.username, body.code)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.post("/login")
+    @router.post("/login", responses=error_responses(400, 401))
     async def login(body: LoginRequest, identity: IdentityProviderDep) -> TokenResponse:
         return TokenResponse.of(await identity.login(body.username, body.password))
 
-    @router.post("/refresh")
+    @router.post("/refresh", responses=error_responses(400, 401))
     async def refresh(body: RefreshRequest, identity: IdentityProviderDep) -> TokenResponse:
         return TokenResponse.of(await identity.refresh(body.refresh_token, body.username))
 
-    @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+    @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401))
     async def logout(_: CurrentUser, token: BearerToken, identity: IdentityProviderDep) -> Response:
         await identity.logout(token)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.post("/forgot-password", status_code=status.HTTP_202_ACCEPTED)
+    @router.post(
+        "/forgot-password", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(400)
+    )
     async def forgot_password(
         body: ForgotPasswordRequest, identity: IdentityProviderDep
     ) -> MessageResponse:
         await identity.forgot_password(body.username)
         return MessageResponse(message=FORGOT_MESSAGE)
 
-    @router.post("/confirm-forgot-password", status_code=status.HTTP_204_NO_CONTENT)
+    @router.post(
+        "/confirm-forgot-password",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=error_responses(400, 404),
+    )
     async def confirm_forgot_password(
         body: ConfirmForgotPasswordRequest, identity: IdentityProviderDep
     ) -> Response:
         await identity.confirm_forgot_password(body.username, body.code, body.new_password)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.post("/change-password", status_code=status.HTTP_204_NO_CONTENT)
+    @router.post(
+        "/change-password",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=error_responses(400, 401),
+    )
     async def change_password(
         body: ChangePasswordRequest,
         _: CurrentUser,
@@ -201,14 +216,14 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
         await identity.change_password(token, body.old_password, body.new_password)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.get("/me")
+    @router.get("/me", responses=error_responses(401, 404))
     async def me(user: CurrentUser, identity: IdentityProviderDep) -> MeResponse:
         email = user.email
         if email is None:  # Cognito access tokens carry no e-mail
             email = (await identity.get_user(user.username)).email
         return MeResponse.of(user, email)
 
-    @router.get("/users", dependencies=[admin])
+    @router.get("/users", dependencies=[admin], responses=error_responses(400, 401, 403))
     async def list_users(
         identity: IdentityProviderDep,
         limit: Annotated[int, Query(ge=1, le=MAX_USER_PAGE)] = 50,
@@ -220,18 +235,26 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
             items=[UserResponse.of(u) for u in page.items], next_cursor=page.next_cursor
         )
 
-    @router.get("/users/{username}", dependencies=[admin])
+    @router.get("/users/{username}", dependencies=[admin], responses=error_responses(401, 403, 404))
     async def get_user(username: str, identity: IdentityProviderDep) -> UserResponse:
         return UserResponse.of(await identity.get_user(username))
 
-    @router.post("/users/{username}/roles", dependencies=[admin])
+    @router.post(
+        "/users/{username}/roles",
+        dependencies=[admin],
+        responses=error_responses(400, 401, 403, 404),
+    )
     async def assign_role(
         username: str, body: RoleRequest, identity: IdentityProviderDep
     ) -> UserResponse:
         await identity.assign_role(username, body.role)
         return UserResponse.of(await identity.get_user(username))
 
-    @router.delete("/users/{username}/roles/{role}", dependencies=[admin])
+    @router.delete(
+        "/users/{username}/roles/{role}",
+        dependencies=[admin],
+        responses=error_responses(401, 403, 404),
+    )
     async def remove_role(username: str, role: str, identity: IdentityProviderDep) -> UserResponse:
         await identity.remove_role(username, role)
         return UserResponse.of(await identity.get_user(username))

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from ....ports.errors import KitError
 from ..errors import RETRY_AFTER_SECONDS
@@ -16,11 +17,33 @@ ReadinessCheck = Callable[[], Awaitable[None]]
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
-async def _run_check(check: ReadinessCheck) -> str | None:
+class Liveness(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str  # "ready" or "unavailable"
+    checks: dict[str, str]  # check name -> "ok" or why it failed
+
+
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": Readiness,
+        "description": "A backend does not answer; `checks` says which. Retry after "
+        "`Retry-After` seconds.",
+        "headers": {
+            "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+        },
+    }
+}
+
+
+async def _run_check(check: ReadinessCheck, seconds: float) -> str | None:
     try:
-        await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
+        async with asyncio.timeout(seconds):
+            await check()
     except TimeoutError:
-        return f"no answer within {CHECK_TIMEOUT_SECONDS}s"
+        return f"no answer within {seconds:g}s"
     except KitError as exc:
         return exc.message
     return None
@@ -30,16 +53,20 @@ def build_health_router() -> APIRouter:
     router = APIRouter(prefix="/health", tags=["health"])
 
     @router.get("/live")
-    async def live() -> dict[str, str]:
-        return {"status": "ok"}
+    async def live() -> Liveness:
+        return Liveness(status="ok")
 
-    @router.get("/ready")
+    @router.get("/ready", response_model=Readiness, responses=NOT_READY)
     async def ready(request: Request) -> Any:
         checks = cast(
             Mapping[str, ReadinessCheck], getattr(request.app.state, "readiness_checks", {})
         )
         names = list(checks)
-        results = await asyncio.gather(*(_run_check(checks[name]) for name in names))
+        # Within the request timeout, so the answer is this body, not the middleware's 503.
+        settings = getattr(request.app.state, "settings", None)
+        limit = getattr(settings, "request_timeout_seconds", None)
+        timeout = min(CHECK_TIMEOUT_SECONDS, limit / 2) if limit else CHECK_TIMEOUT_SECONDS
+        results = await asyncio.gather(*(_run_check(checks[name], timeout) for name in names))
         failures = {name: reason for name, reason in zip(names, results, strict=True) if reason}
         body = {
             "status": "unavailable" if failures else "ready",

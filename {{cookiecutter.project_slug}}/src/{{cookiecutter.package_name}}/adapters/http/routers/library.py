@@ -13,8 +13,10 @@ from ....domain.library import Author, Book, Publisher
 from ....ports.errors import NotFound
 from ....ports.repository import Populated
 from ..deps import RepositoriesDep
+from ..errors import error_responses
 from ..pagination import ListParamsDep
 from ..schemas import (
+    MAX_VERSION,
     AuthorIn,
     AuthorOut,
     AuthorPage,
@@ -47,10 +49,19 @@ def get_queries(repositories: RepositoriesDep) -> LibraryQueries:
 Library = Annotated[LibraryService, Depends(get_library)]
 Queries = Annotated[LibraryQueries, Depends(get_queries)]
 Include = Annotated[str | None, QueryParam(max_length=512, description="e.g. `author.publisher`")]
-ExpectedVersion = Annotated[int | None, QueryParam(ge=1, description="Delete only this version.")]
+ExpectedVersion = Annotated[
+    int | None, QueryParam(ge=1, le=MAX_VERSION, description="Delete only this version.")
+]
 
 # Writes need an editor (or an admin); reads are public. Roles stay in the host app.
 EDITORS = [Depends(require_roles("editor", "admin"))]
+
+# The errors each kind of route can answer (413, 422 and 503 are declared app-wide).
+LIST_ERRORS = error_responses(400)
+GET_ERRORS = error_responses(400, 404)
+CREATE_ERRORS = error_responses(400, 401, 403, 409)
+CHANGE_ERRORS = error_responses(400, 401, 403, 404, 409)
+DELETE_ERRORS = error_responses(401, 403, 404, 409)
 
 
 def _page(model: type[BaseModel], page: Any) -> Any:
@@ -82,6 +93,7 @@ def build_library_router() -> APIRouter:
         response_model=PublisherPage,
         response_model_exclude_unset=True,
         tags=["publishers"],
+        responses=LIST_ERRORS,
     )
     async def list_publishers(params: ListParamsDep, queries: Queries) -> Any:
         return _page(PublisherPage, await queries.list("publisher", params.query, params.include))
@@ -91,6 +103,7 @@ def build_library_router() -> APIRouter:
         response_model=PublisherOut,
         response_model_exclude_unset=True,
         tags=["publishers"],
+        responses=GET_ERRORS,
     )
     async def get_publisher(id: str, queries: Queries, include: Include = None) -> Any:
         return _one("publisher", id, await queries.get("publisher", id, _includes(include)))
@@ -101,12 +114,17 @@ def build_library_router() -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         dependencies=EDITORS,
         tags=["publishers"],
+        responses=CREATE_ERRORS,
     )
     async def create_publisher(body: PublisherIn, library: Library) -> Any:
         return await library.create_publisher(body.name, body.country)
 
     @router.patch(
-        "/publishers/{id}", response_model=PublisherOut, dependencies=EDITORS, tags=["publishers"]
+        "/publishers/{id}",
+        response_model=PublisherOut,
+        dependencies=EDITORS,
+        tags=["publishers"],
+        responses=CHANGE_ERRORS,
     )
     async def change_publisher(id: str, body: PublisherPatch, library: Library) -> Any:
         return await library.change_publisher(id, changes_of(body, Publisher), body.version)
@@ -116,13 +134,18 @@ def build_library_router() -> APIRouter:
         status_code=status.HTTP_204_NO_CONTENT,
         dependencies=EDITORS,
         tags=["publishers"],
+        responses=DELETE_ERRORS,
     )
     async def delete_publisher(id: str, library: Library, version: ExpectedVersion = None) -> None:
         await library.delete_publisher(id, version)
 
     # --- authors ---------------------------------------------------------------------------
     @router.get(
-        "/authors", response_model=AuthorPage, response_model_exclude_unset=True, tags=["authors"]
+        "/authors",
+        response_model=AuthorPage,
+        response_model_exclude_unset=True,
+        tags=["authors"],
+        responses=LIST_ERRORS,
     )
     async def list_authors(params: ListParamsDep, queries: Queries) -> Any:
         return _page(AuthorPage, await queries.list("author", params.query, params.include))
@@ -132,6 +155,7 @@ def build_library_router() -> APIRouter:
         response_model=AuthorOut,
         response_model_exclude_unset=True,
         tags=["authors"],
+        responses=GET_ERRORS,
     )
     async def get_author(id: str, queries: Queries, include: Include = None) -> Any:
         return _one("author", id, await queries.get("author", id, _includes(include)))
@@ -142,11 +166,18 @@ def build_library_router() -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         dependencies=EDITORS,
         tags=["authors"],
+        responses=CREATE_ERRORS,
     )
     async def create_author(body: AuthorIn, library: Library) -> Any:
         return await library.create_author(body.name, body.email, body.publisher_id, body.bio)
 
-    @router.patch("/authors/{id}", response_model=AuthorOut, dependencies=EDITORS, tags=["authors"])
+    @router.patch(
+        "/authors/{id}",
+        response_model=AuthorOut,
+        dependencies=EDITORS,
+        tags=["authors"],
+        responses=CHANGE_ERRORS,
+    )
     async def change_author(id: str, body: AuthorPatch, library: Library) -> Any:
         return await library.change_author(id, changes_of(body, Author), body.version)
 
@@ -155,19 +186,28 @@ def build_library_router() -> APIRouter:
         status_code=status.HTTP_204_NO_CONTENT,
         dependencies=EDITORS,
         tags=["authors"],
+        responses=DELETE_ERRORS,
     )
     async def delete_author(id: str, library: Library, version: ExpectedVersion = None) -> None:
         await library.delete_author(id, version)
 
     # --- books -----------------------------------------------------------------------------
     @router.get(
-        "/books", response_model=BookPage, response_model_exclude_unset=True, tags=["books"]
+        "/books",
+        response_model=BookPage,
+        response_model_exclude_unset=True,
+        tags=["books"],
+        responses=LIST_ERRORS,
     )
     async def list_books(params: ListParamsDep, queries: Queries) -> Any:
         return _page(BookPage, await queries.list("book", params.query, params.include))
 
     @router.get(
-        "/books/{id}", response_model=BookOut, response_model_exclude_unset=True, tags=["books"]
+        "/books/{id}",
+        response_model=BookOut,
+        response_model_exclude_unset=True,
+        tags=["books"],
+        responses=GET_ERRORS,
     )
     async def get_book(id: str, queries: Queries, include: Include = None) -> Any:
         return _one("book", id, await queries.get("book", id, _includes(include)))
@@ -178,6 +218,7 @@ def build_library_router() -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         dependencies=EDITORS,
         tags=["books"],
+        responses=CREATE_ERRORS,
     )
     async def create_book(body: BookIn, library: Library) -> Any:
         return await library.create_book(
@@ -190,12 +231,22 @@ def build_library_router() -> APIRouter:
             body.tags,
         )
 
-    @router.patch("/books/{id}", response_model=BookOut, dependencies=EDITORS, tags=["books"])
+    @router.patch(
+        "/books/{id}",
+        response_model=BookOut,
+        dependencies=EDITORS,
+        tags=["books"],
+        responses=CHANGE_ERRORS,
+    )
     async def change_book(id: str, body: BookPatch, library: Library) -> Any:
         return await library.change_book(id, changes_of(body, Book), body.version)
 
     @router.delete(
-        "/books/{id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=EDITORS, tags=["books"]
+        "/books/{id}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        dependencies=EDITORS,
+        tags=["books"],
+        responses=DELETE_ERRORS,
     )
     async def delete_book(id: str, library: Library, version: ExpectedVersion = None) -> None:
         await library.delete_book(id, version)

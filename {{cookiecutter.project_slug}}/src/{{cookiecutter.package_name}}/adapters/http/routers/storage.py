@@ -34,6 +34,7 @@ from ....ports.errors import NotFound, PermissionDenied
 from ....ports.storage import DEFAULT_CHUNK_SIZE
 from ...storage.local import DEFAULT_ROUTE_PATH, LocalObjectStorage
 from ..deps import ObjectStorageDep
+from ..errors import error_responses
 
 DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 
@@ -85,7 +86,14 @@ def build_local_export_storage_router(
         if not allowed:
             raise PermissionDenied("you may not access this object")
 
-    @router.get(route_path + "/{key:path}", name="storage_download")
+    @router.get(
+        route_path + "/{key:path}",
+        name="storage_download",
+        responses={
+            200: {"content": {"application/octet-stream": {}}, "description": "The object."},
+            **error_responses(401, 403, 404),
+        },
+    )
     async def download_object(
         key: str,
         store: StorageParam,
@@ -108,7 +116,11 @@ def build_local_export_storage_router(
 
     if allow_upload:
 
-        @router.put(route_path + "/{key:path}", name="storage_upload")
+        @router.put(
+            route_path + "/{key:path}",
+            name="storage_upload",
+            responses=error_responses(401, 403),
+        )
         async def upload_object(
             key: str,
             request: Request,
