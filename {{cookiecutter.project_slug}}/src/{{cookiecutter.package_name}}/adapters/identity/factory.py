@@ -9,14 +9,20 @@ Both objects are long-lived: build them once, ``await x.start()`` in the lifespa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from argon2 import PasswordHasher
 from pydantic import SecretStr
 
 from ...settings import IdentityBackend, PersistenceKitSettings
-from ..tokens.cognito import CognitoJwtVerifier
 from ..tokens.hs256 import Hs256TokenVerifier
-from .cognito import CognitoIdentityProvider
 from .memory import CodeSink, MemorySecurityProvider, discard_code_sink, logging_code_sink
+
+if TYPE_CHECKING:
+    # Imported where they are built: aioboto3 (Cognito) and the JWKS client take over a second
+    # to import, which a service on the memory provider should not pay at start-up.
+    from ..tokens.cognito import CognitoJwtVerifier
+    from .cognito import CognitoIdentityProvider
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -61,6 +67,8 @@ def build_memory_identity(
 
 
 def build_cognito_identity(settings: PersistenceKitSettings) -> CognitoIdentityProvider:
+    from .cognito import CognitoIdentityProvider
+
     pool_id, client_id = _cognito_ids(settings)
     return CognitoIdentityProvider(
         user_pool_id=pool_id,
@@ -84,6 +92,8 @@ def build_hs256_verifier(settings: PersistenceKitSettings) -> Hs256TokenVerifier
 
 
 def build_cognito_verifier(settings: PersistenceKitSettings) -> CognitoJwtVerifier:
+    from ..tokens.cognito import CognitoJwtVerifier
+
     pool_id, client_id = _cognito_ids(settings)
     return CognitoJwtVerifier(
         region=settings.cognito_effective_region,

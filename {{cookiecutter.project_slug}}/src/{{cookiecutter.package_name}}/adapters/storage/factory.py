@@ -11,14 +11,19 @@ adapter, the S3 client's open and close for S3).
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
 from ...settings import PersistenceKitSettings, StorageBackend
 from .local import LocalObjectStorage
-from .s3 import S3ObjectStorage
 
-StorageAdapter = LocalObjectStorage | S3ObjectStorage
+if TYPE_CHECKING:
+    from .s3 import S3ObjectStorage
+
+# The S3 adapter is imported only when it is built: aioboto3 and botocore take about a second
+# to import, which a service on local storage should not pay at start-up.
+type StorageAdapter = LocalObjectStorage | S3ObjectStorage  # evaluated lazily
 
 _cache: dict[tuple[object, ...], StorageAdapter] = {}
 _cache_lock = threading.Lock()
@@ -41,6 +46,8 @@ def build_local_storage(settings: PersistenceKitSettings) -> LocalObjectStorage:
 
 
 def build_s3_storage(settings: PersistenceKitSettings) -> S3ObjectStorage:
+    from .s3 import S3ObjectStorage
+
     return S3ObjectStorage(
         settings.s3_bucket,
         region=settings.aws_region,

@@ -31,7 +31,15 @@ from ..common import (
     version_of,
     with_version,
 )
-from ..evaluation import after_keyset, compare_values, get_path, matches, sort_records
+from ..evaluation import (
+    after_keyset,
+    compare_values,
+    compile_filter,
+    first_records,
+    get_path,
+    matches,
+    sort_records,
+)
 from ..registry import EntitySpec
 
 T = TypeVar("T")
@@ -89,7 +97,9 @@ class MemoryRepository(Generic[T]):
         return row
 
     def _revive(self, record: dict[str, Any]) -> T:
-        return from_record(self.spec.entity, copy.deepcopy(record))
+        # ``from_record`` builds new containers all the way down (``revive`` copies lists,
+        # sets and dicts), so the entity shares nothing with the stored record: no deepcopy.
+        return from_record(self.spec.entity, record)
 
     async def get(self, id: str) -> T | None:
         row = self._row(id)
@@ -113,19 +123,23 @@ class MemoryRepository(Generic[T]):
         return await self.find_one({field: {"eq": value}})
 
     def _matching(self, filter: FilterInput | None) -> list[dict[str, Any]]:
-        tree = parse_conditions(self.spec, filter)
-        return [r for r in self._live() if matches(r, tree)]
+        test = compile_filter(parse_conditions(self.spec, filter))
+        return [r for r in self._live() if test(r)]
 
     async def find(self, query: Query | None = None) -> Page[T]:
         prepared = prepare(self.spec, query)
         if prepared.payload is not None:
             raise InvalidCursor("this cursor was not issued by this backend")
-        rows = sort_records([r for r in self._live() if matches(r, prepared.filter)], prepared.sort)
+        test = compile_filter(prepared.filter)
+        rows = [r for r in self._live() if test(r)]
         if prepared.after is not None:
             rows = after_keyset(rows, prepared.sort, prepared.after)
-        rows = rows[prepared.offset :]
-        if prepared.limit is not None:
-            rows = rows[: prepared.limit + 1]
+        if prepared.limit is None:
+            rows = sort_records(rows, prepared.sort)[prepared.offset :]
+        else:
+            # Only the page (and one more row) is ordered, not every matching row.
+            end = prepared.offset + prepared.limit + 1
+            rows = first_records(rows, prepared.sort, end)[prepared.offset :]
         return build_page(self.spec, rows, prepared, self._revive)
 
     async def find_all(self, filter: FilterInput | None = None, sort: str | None = None) -> list[T]:
@@ -139,8 +153,8 @@ class MemoryRepository(Generic[T]):
         return len(self._matching(filter))
 
     async def exists(self, filter: FilterInput | None = None) -> bool:
-        tree = parse_conditions(self.spec, filter)
-        return any(matches(r, tree) for r in self._live())
+        test = compile_filter(parse_conditions(self.spec, filter))
+        return any(test(r) for r in self._live())
 
     async def distinct(self, field: str, filter: FilterInput | None = None) -> list[Any]:
         validate_field(self.spec, field)

@@ -5,7 +5,8 @@
   (``NotFound``, ``ConcurrencyConflict`` or ``ConditionFailed``).
 - Unique fields are unique indexes: the database arbitrates races, and a violation becomes
   ``AlreadyExists`` naming the field its index guards.
-- ``add_many`` is one multi-row ``INSERT`` per chunk, all chunks in one transaction.
+- ``add_many`` is one cached ``INSERT`` executed for every row (asyncpg pipelines them),
+  all rows in one transaction.
 - ``upsert`` is ``INSERT ... ON CONFLICT (id) DO UPDATE`` with the version bumped in SQL.
 - Filters, sorts, keyset cursors, counts and distinct values all run in the database.
 - Rows past their expiry (``ttl_field``) are invisible to every read and write; writes that
@@ -74,6 +75,7 @@ class PostgresRepository(Generic[T]):
         self._get_one = sa.select(table).where(*self._where(self._id == sa.bindparam("key")))
         keys = sa.bindparam("keys", type_=ARRAY(self._id.type))
         self._get_in = sa.select(table).where(*self._where(self._id == sa.any_(keys)))
+        self._insert = sa.insert(table)
 
     @property
     def entity_name(self) -> str:
@@ -250,11 +252,14 @@ class PostgresRepository(Generic[T]):
 
         async def work(conn: AsyncConnection) -> None:
             for start in range(0, len(rows), size):
-                await conn.execute(sa.insert(self.table).values(rows[start : start + size]))
+                # One cached INSERT, executed for every row of the chunk (asyncpg pipelines
+                # them). A multi-row VALUES list was compiled afresh on every call: 18,000
+                # bind parameters for 1,000 widgets cost ~0.3 s of Python per batch.
+                await conn.execute(self._insert, rows[start : start + size])
 
-        # One chunk is one statement, atomic by itself; more chunks share a transaction.
+        # Several rows, several executions: one transaction keeps the batch all-or-nothing.
         await self._insert_retrying(
-            lambda: self._run(work, records=records, transaction=len(rows) > size)
+            lambda: self._run(work, records=records, transaction=len(rows) > 1)
         )
         return [self._revive(r) for r in records]
 
