@@ -65,7 +65,16 @@ def stdlib_names() -> frozenset[str]:
     return frozenset(sys.builtin_module_names) | frozenset(COMMON_STDLIB.split())
 
 
+# A rendered name never longer than its placeholder keeps every rendered line within the line
+# length the template was formatted at, so each bake is ruff-format clean as rendered.
+# (This file is rendered too, so the placeholders' lengths are written out: 29 and 31.)
+MAX_PACKAGE_NAME = 29  # len of the package-name placeholder as the template's code spells it
+MAX_SLUG = 31  # len of the slug placeholder as settings.py spells it
+
+
 def check_slug(slug: str) -> str | None:
+    if len(slug) > MAX_SLUG:
+        return f"project_slug {slug!r} is too long: at most {MAX_SLUG} characters."
     if SLUG_RE.match(slug):
         return None
     return (
@@ -75,6 +84,8 @@ def check_slug(slug: str) -> str | None:
 
 
 def check_package(name: str) -> str | None:
+    if len(name) > MAX_PACKAGE_NAME:
+        return f"package_name {name!r} is too long: at most {MAX_PACKAGE_NAME} characters."
     if not (name.isidentifier() and PACKAGE_RE.match(name)):
         return (
             f"package_name {name!r} is not a valid Python package name: use lowercase letters, "

@@ -10,7 +10,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.generate import generate_context, generate_files
 
-from tests.helpers import bake, project_files
+from tests.helpers import TEMPLATE_DIR, bake, project_files
 
 
 def cookiecutter_cli(
@@ -154,3 +154,17 @@ def test_post_gen_hook_only_prints(template: Path, tmp_path: Path) -> None:
     assert not (project / ".venv").exists(), "hooks must not install anything"
     assert not (project / "uv.lock").exists(), "hooks must not install anything"
     assert project_files(project), "the project was generated"
+
+
+def test_names_longer_than_their_placeholders_are_refused(tmp_path: Path) -> None:
+    """Longer names could render lines past the length the template was formatted at."""
+    from cookiecutter.main import cookiecutter
+
+    with pytest.raises(FailedHookException):
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            output_dir=str(tmp_path),
+            extra_context={"package_name": "p" * 30},
+        )
+    assert not any(tmp_path.iterdir())

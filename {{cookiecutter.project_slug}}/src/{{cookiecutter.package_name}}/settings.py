@@ -171,7 +171,8 @@ class PersistenceKitSettings(BaseSettings):
     # --- HTTP --------------------------------------------------------------------------------
     default_page_size: int = Field(default=20, ge=1)
     max_page_size: int = Field(default=100, ge=1)
-    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)  # then 503, the work cancelled
+    max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)  # larger bodies get 413
 
     @property
     def is_production(self) -> bool:

@@ -16,7 +16,10 @@ import aioboto3
 from argon2 import PasswordHasher
 
 from {{cookiecutter.package_name}}.adapters.identity.cognito import CognitoIdentityProvider
-from {{cookiecutter.package_name}}.adapters.identity.memory import IssuedCode, MemorySecurityProvider
+from {{cookiecutter.package_name}}.adapters.identity.memory import (
+    IssuedCode,
+    MemorySecurityProvider,
+)
 from {{cookiecutter.package_name}}.adapters.tokens.cognito import CognitoJwtVerifier
 from {{cookiecutter.package_name}}.adapters.tokens.hs256 import Hs256TokenVerifier
 from {{cookiecutter.package_name}}.ports.identity import IdentityProvider, TokenVerifier

@@ -11,7 +11,11 @@ import pytest
 from argon2 import PasswordHasher
 
 from {{cookiecutter.package_name}}.adapters.identity.memory import generate_password
-from {{cookiecutter.package_name}}.ports.errors import AlreadyExists, AuthenticationFailed, InvalidInput
+from {{cookiecutter.package_name}}.ports.errors import (
+    AlreadyExists,
+    AuthenticationFailed,
+    InvalidInput,
+)
 from {{cookiecutter.package_name}}.ports.identity import unique_roles
 
 from tests.support.identity import (
