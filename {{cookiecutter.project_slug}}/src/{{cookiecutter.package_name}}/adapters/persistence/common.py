@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ...ports.errors import (
     ConcurrencyConflict,
@@ -147,3 +147,28 @@ def default_sort(spec: EntitySpec[Any]) -> tuple[SortField, ...]:
 
 def record_of(entity: Any) -> dict[str, Any]:
     return to_record(entity)
+
+
+class DerivedReads(Generic[T]):
+    """The reads every adapter derives from its own ``get`` and ``find``: written once here."""
+
+    spec: EntitySpec[T]
+
+    async def get(self, id: str) -> T | None:
+        raise NotImplementedError
+
+    async def find(self, query: Query | None = None) -> Page[T]:
+        raise NotImplementedError
+
+    async def get_or_raise(self, id: str) -> T:
+        found = await self.get(id)
+        if found is None:
+            raise NotFound(self.spec.name, id)
+        return found
+
+    async def find_all(self, filter: FilterInput | None = None, sort: str | None = None) -> list[T]:
+        return (await self.find(Query(filter=filter, sort=sort))).items
+
+    async def find_one(self, filter: FilterInput) -> T | None:
+        page = await self.find(Query(filter=filter, limit=1))
+        return page.items[0] if page.items else None

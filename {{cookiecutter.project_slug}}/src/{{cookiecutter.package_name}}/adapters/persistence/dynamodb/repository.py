@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cmp_to_key
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -64,6 +64,7 @@ from ....ports.query import (
 )
 from ..codec import from_record, to_record
 from ..common import (
+    DerivedReads,
     build_page,
     diagnose_write,
     entity_id,
@@ -136,7 +137,7 @@ class _Retry(Exception):
     """The item changed between our read and our write: read again."""
 
 
-class DynamoDbRepository(Generic[T]):
+class DynamoDbRepository(DerivedReads[T]):
     def __init__(self, spec: EntitySpec[T], backend: DynamoDbBackend, layout: Layout) -> None:
         self.spec = spec
         self.layout = layout
@@ -226,12 +227,6 @@ class DynamoDbRepository(Generic[T]):
         if item is None or self._expired(item):
             return None
         return self._entity(self._record(item))
-
-    async def get_or_raise(self, id: str) -> T:
-        found = await self.get(id)
-        if found is None:
-            raise NotFound(self.spec.name, id)
-        return found
 
     async def _batch_items(self, ids: Sequence[str], projection: Sequence[str] = ()) -> list[Item]:
         keys = [self._key(k) for k in dict.fromkeys(ids) if isinstance(k, str) and k]
@@ -445,13 +440,6 @@ class DynamoDbRepository(Generic[T]):
             cursor = backend_cursor(prepared.sort, {"p": plan_id, "x": position})
         next_offset = prepared.offset + len(rows) if has_more else None
         return Page([self._entity(r) for _, r in rows], cursor, next_offset)
-
-    async def find_all(self, filter: FilterInput | None = None, sort: str | None = None) -> list[T]:
-        return (await self.find(Query(filter=filter, sort=sort))).items
-
-    async def find_one(self, filter: FilterInput) -> T | None:
-        page = await self.find(Query(filter=filter, limit=1))
-        return page.items[0] if page.items else None
 
     async def count(self, filter: FilterInput | None = None) -> int:
         tree = parse_conditions(self.spec, filter)

@@ -12,13 +12,14 @@ import copy
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from functools import cmp_to_key
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from ....ports.errors import AlreadyExists, ConcurrencyConflict, InvalidCursor, NotFound
+from ....ports.errors import AlreadyExists, ConcurrencyConflict, InvalidCursor
 from ....ports.query import FilterInput, Page, Query, parse_sort
 from ....ports.repository import Repository
 from ..codec import from_record, revive, to_record
 from ..common import (
+    DerivedReads,
     apply_changes,
     build_page,
     diagnose_write,
@@ -75,7 +76,7 @@ class MemoryBackend:
         return MemoryRepository(spec, table)
 
 
-class MemoryRepository(Generic[T]):
+class MemoryRepository(DerivedReads[T]):
     def __init__(self, spec: EntitySpec[T], table: _Table) -> None:
         self.spec = spec
         self._table = table
@@ -104,12 +105,6 @@ class MemoryRepository(Generic[T]):
     async def get(self, id: str) -> T | None:
         row = self._row(id)
         return None if row is None else self._revive(row)
-
-    async def get_or_raise(self, id: str) -> T:
-        found = await self.get(id)
-        if found is None:
-            raise NotFound(self.spec.name, id)
-        return found
 
     async def get_many(self, ids: Sequence[str]) -> list[T]:
         result: list[T] = []
@@ -141,13 +136,6 @@ class MemoryRepository(Generic[T]):
             end = prepared.offset + prepared.limit + 1
             rows = first_records(rows, prepared.sort, end)[prepared.offset :]
         return build_page(self.spec, rows, prepared, self._revive)
-
-    async def find_all(self, filter: FilterInput | None = None, sort: str | None = None) -> list[T]:
-        return (await self.find(Query(filter=filter, sort=sort))).items
-
-    async def find_one(self, filter: FilterInput) -> T | None:
-        page = await self.find(Query(filter=filter, limit=1))
-        return page.items[0] if page.items else None
 
     async def count(self, filter: FilterInput | None = None) -> int:
         return len(self._matching(filter))

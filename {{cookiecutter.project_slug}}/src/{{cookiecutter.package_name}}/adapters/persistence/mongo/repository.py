@@ -17,16 +17,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from functools import cmp_to_key
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pymongo import ReturnDocument
 from pymongo.errors import BulkWriteError
 
-from ....ports.errors import AlreadyExists, InvalidInput, NotFound
+from ....ports.errors import AlreadyExists, InvalidInput
 from ....ports.query import FilterInput, Page, PreparedQuery, Query, keyset_cursor, parse_sort
 from ....ports.schema import Kind
 from ..codec import from_record, revive, to_record
 from ..common import (
+    DerivedReads,
     diagnose_write,
     entity_id,
     parse_conditions,
@@ -57,7 +58,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class MongoRepository(Generic[T]):
+class MongoRepository(DerivedReads[T]):
     def __init__(self, spec: EntitySpec[T], backend: MongoBackend) -> None:
         self.spec = spec
         self._backend = backend
@@ -129,12 +130,6 @@ class MongoRepository(Generic[T]):
             document = await self.collection.find_one(all_of({"_id": id}, self._live()))
         return None if document is None else self._entity(document)
 
-    async def get_or_raise(self, id: str) -> T:
-        found = await self.get(id)
-        if found is None:
-            raise NotFound(self.spec.name, id)
-        return found
-
     async def get_many(self, ids: Sequence[str]) -> list[T]:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
@@ -184,13 +179,6 @@ class MongoRepository(Generic[T]):
             values.append(revive(info, raw) if info is not None else raw)
         cursor = keyset_cursor(prepared.sort, values)
         return Page(items, cursor, prepared.offset + len(rows))
-
-    async def find_all(self, filter: FilterInput | None = None, sort: str | None = None) -> list[T]:
-        return (await self.find(Query(filter=filter, sort=sort))).items
-
-    async def find_one(self, filter: FilterInput) -> T | None:
-        page = await self.find(Query(filter=filter, limit=1))
-        return page.items[0] if page.items else None
 
     async def count(self, filter: FilterInput | None = None) -> int:
         where = self._where(filter)

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 import sqlalchemy.exc as sa_exc
@@ -24,11 +24,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ....ports.errors import AlreadyExists, InvalidCursor, InvalidInput, NotFound
+from ....ports.errors import AlreadyExists, InvalidCursor, InvalidInput
 from ....ports.query import FilterInput, Page, Query, parse_sort
 from ....ports.repository import Repository
 from ..codec import from_record, revive, to_record
 from ..common import (
+    DerivedReads,
     build_page,
     diagnose_write,
     entity_id,
@@ -59,7 +60,7 @@ MAX_BIND_PARAMETERS = 32_000  # PostgreSQL's wire protocol allows 32767 per stat
 MAX_ROWS_PER_INSERT = 1_000
 
 
-class PostgresRepository(Generic[T]):
+class PostgresRepository(DerivedReads[T]):
     def __init__(self, spec: EntitySpec[T], table: sa.Table, backend: PostgresBackend) -> None:
         self.spec = spec
         self.table = table
@@ -151,12 +152,6 @@ class PostgresRepository(Generic[T]):
         record = await self._stored(id)
         return None if record is None else self._revive(record)
 
-    async def get_or_raise(self, id: str) -> T:
-        found = await self.get(id)
-        if found is None:
-            raise NotFound(self.spec.name, id)
-        return found
-
     async def get_many(self, ids: Sequence[str]) -> list[T]:
         keys = list(dict.fromkeys(ids))
         if not keys:
@@ -183,13 +178,6 @@ class PostgresRepository(Generic[T]):
         if prepared.limit is not None:
             statement = statement.limit(prepared.limit + 1)  # one more says "there is more"
         return build_page(self.spec, await self._rows(statement), prepared, self._revive)
-
-    async def find_all(self, filter: FilterInput | None = None, sort: str | None = None) -> list[T]:
-        return (await self.find(Query(filter=filter, sort=sort))).items
-
-    async def find_one(self, filter: FilterInput) -> T | None:
-        page = await self.find(Query(filter=filter, limit=1))
-        return page.items[0] if page.items else None
 
     async def count(self, filter: FilterInput | None = None) -> int:
         tree = parse_conditions(self.spec, filter)
