@@ -25,7 +25,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,7 @@ from ...ports.identity import (
     UserPage,
     unique_roles,
 )
+from ..aws import OwnedClient
 
 if TYPE_CHECKING:
     from types_aiobotocore_cognito_idp.client import CognitoIdentityProviderClient
@@ -183,7 +184,7 @@ class CognitoIdentityProvider:
             read_timeout=read_timeout_seconds,
             retries={"max_attempts": max_attempts, "mode": "standard"},
         )
-        self._stack: AsyncExitStack | None = None
+        self._owned: OwnedClient[CognitoIdentityProviderClient] = OwnedClient()
         self._client: CognitoIdentityProviderClient | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -191,8 +192,7 @@ class CognitoIdentityProvider:
     async def start(self) -> None:
         if self._client is not None:
             return
-        stack = AsyncExitStack()
-        self._client = await stack.enter_async_context(
+        self._client = await self._owned.open(
             self._session.client(
                 "cognito-idp",
                 region_name=self._region,
@@ -200,12 +200,10 @@ class CognitoIdentityProvider:
                 config=self._config,
             )
         )
-        self._stack = stack
 
     async def close(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            await stack.aclose()
+        self._client = None
+        await self._owned.close()
 
     async def ping(self) -> None:
         """Readiness: the pool answers (needs ``cognito-idp:DescribeUserPool``)."""

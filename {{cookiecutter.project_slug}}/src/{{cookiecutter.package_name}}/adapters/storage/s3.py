@@ -25,10 +25,8 @@ import builtins
 import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal
 
 import aioboto3
 import aiohttp
@@ -48,6 +46,7 @@ from ...ports.storage import (
     validate_metadata,
     validate_prefix,
 )
+from ..aws import OwnedClient, StartCloseContext
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3.client import S3Client
@@ -69,7 +68,7 @@ _DENIED = frozenset(
 )
 
 
-class S3ObjectStorage:
+class S3ObjectStorage(StartCloseContext):
     """:class:`~...ports.storage.ObjectStorage` over one S3 bucket; see the module docstring."""
 
     def __init__(
@@ -111,7 +110,7 @@ class S3ObjectStorage:
             retries={"max_attempts": max_attempts, "mode": "standard"},
         )
         self._list_concurrency = list_concurrency
-        self._stack: AsyncExitStack | None = None
+        self._owned: OwnedClient[S3Client] = OwnedClient()
         self._client: S3Client | None = None
 
     def __repr__(self) -> str:
@@ -123,8 +122,7 @@ class S3ObjectStorage:
         """Open the one S3 client this adapter uses (idempotent)."""
         if self._client is not None:
             return
-        stack = AsyncExitStack()
-        self._client = await stack.enter_async_context(
+        self._client = await self._owned.open(
             self._session.client(
                 "s3",
                 region_name=self.region,
@@ -134,24 +132,10 @@ class S3ObjectStorage:
                 aws_secret_access_key=self._secret_access_key,
             )
         )
-        self._stack = stack
 
     async def close(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            await stack.aclose()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        self._client = None
+        await self._owned.close()
 
     @property
     def client(self) -> S3Client:

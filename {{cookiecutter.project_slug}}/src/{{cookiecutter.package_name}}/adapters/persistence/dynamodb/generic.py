@@ -27,7 +27,6 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -37,6 +36,7 @@ from botocore.exceptions import ClientError
 
 from ....ports.errors import BatchWriteError, ConditionFailed, InvalidInput, NotFound
 from ....ports.query import parse_filter
+from ...aws import OwnedClient, StartCloseContext
 from ..evaluation import matches
 from ..sync import _LoopThread
 from .batch import WriteRequest, batch_write
@@ -57,7 +57,7 @@ class ItemNotFound(NotFound, ValueError):
     """The item does not exist (a ValueError too, which is what generic-repo raised)."""
 
 
-class AsyncGenericRepository:
+class AsyncGenericRepository(StartCloseContext):
     def __init__(
         self,
         table_name: str,
@@ -91,7 +91,7 @@ class AsyncGenericRepository:
         self._region_name = region_name
         self._endpoint_url = endpoint_url
         self._access_key = (aws_access_key_id, aws_secret_access_key, aws_session_token)
-        self._stack: AsyncExitStack | None = None
+        self._owned: OwnedClient[DynamoDBClient] = OwnedClient()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -99,10 +99,9 @@ class AsyncGenericRepository:
         """Open a client of our own (not needed when one was given)."""
         if self._client is not None:
             return
-        stack = AsyncExitStack()
         session = self._session or aioboto3.Session()
         with driver_errors(self.table_name):
-            self._client = await stack.enter_async_context(
+            self._client = await self._owned.open(
                 session.client(
                     "dynamodb",
                     region_name=self._region_name,
@@ -113,26 +112,12 @@ class AsyncGenericRepository:
                     config=AioConfig(retries={"max_attempts": 3, "mode": "standard"}),
                 )
             )
-        self._stack = stack
 
     async def close(self) -> None:
         if not self._owns_client:
             return
-        stack, self._stack, self._client = self._stack, None, None
-        if stack is not None:
-            await stack.aclose()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+        self._client = None
+        await self._owned.close()
 
     @property
     def client(self) -> DynamoDBClient:
