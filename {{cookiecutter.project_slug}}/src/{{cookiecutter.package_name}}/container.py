@@ -88,6 +88,10 @@ def _choice(settings: Settings, name: str) -> str:
     return str(getattr(settings, name).value)
 
 
+def _cursor_secret(settings: Settings) -> str:
+    return settings.cursor_secret.get_secret_value()
+
+
 def demo_data() -> ConfigRegistry:
     from .application.demo import demo_records
 
@@ -100,7 +104,9 @@ def demo_data() -> ConfigRegistry:
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
 
-    registry: providers.Provider[EntityRegistry] = providers.Singleton(build_registry)
+    registry: providers.Provider[EntityRegistry] = providers.Singleton(
+        build_registry, providers.Callable(_cursor_secret, settings)
+    )
 
     repository_backend = providers.Selector(
         providers.Callable(_choice, settings, "repo_database"),

@@ -28,7 +28,13 @@ def register_defaults(registry: EntityRegistry) -> EntityRegistry:
             "unique": {"email": "email"},
             "indexes": ["publisher_id"],
             "relations": {
-                "publisher": {"target": "publisher", "local_field": "publisher_id", "by": "id"},
+                # Enforced by the backend: an author's publisher exists, and a publisher
+                # with authors cannot be deleted (PostgreSQL: a foreign key).
+                "publisher": {
+                    "target": "publisher",
+                    "local_field": "publisher_id",
+                    "on_delete": "restrict",
+                },
                 "books": {"target": "book", "target_field": "author_id"},
             },
         },
@@ -41,12 +47,13 @@ def register_defaults(registry: EntityRegistry) -> EntityRegistry:
             "unique": {"isbn": "isbn"},
             "indexes": ["author_id", "genre"],
             "relations": {
-                "author": {"target": "author", "local_field": "author_id", "by": "id"},
+                "author": {"target": "author", "local_field": "author_id", "on_delete": "restrict"},
             },
         },
     )
     return registry
 
 
-def build_registry() -> EntityRegistry:
-    return register_defaults(EntityRegistry())
+def build_registry(cursor_secret: str | None = None) -> EntityRegistry:
+    """Every entity, with page cursors signed by ``cursor_secret`` (random when None)."""
+    return register_defaults(EntityRegistry(cursor_secret))

@@ -67,6 +67,9 @@ class PersistenceKitSettings(BaseSettings):
     # --- repository backend -----------------------------------------------------------------
     repo_database: Database = Database.{{ cookiecutter.repository_backend.upper() }}
     create_schema_on_startup: bool = True  # tables / indexes / DynamoDB tables; off in production
+    # HMAC key of page cursors: a cursor only pages the collection, sort and filter it came
+    # from, on any instance sharing the key. Required in production.
+    cursor_secret: SecretStr = SecretStr("change-me")
 
     postgres_dsn: SecretStr | None = None  # wins over the POSTGRES_* parts when set
     postgres_user: str = "postgres"
@@ -201,6 +204,11 @@ class PersistenceKitSettings(BaseSettings):
                 "ARGON2_MEMORY_COST_KIB >= 19456 and ARGON2_TIME_COST >= 2 are required in "
                 "production (OWASP password storage minimum)"
             )
+        cursor_secret = self.cursor_secret.get_secret_value()
+        if cursor_secret.lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("CURSOR_SECRET is a placeholder; set a real secret in production")
+        if len(cursor_secret.encode()) < MIN_HS256_SECRET_BYTES:
+            raise ValueError(f"CURSOR_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes")
         if self.storage_backend is StorageBackend.LOCAL:
             signing = self.storage_signing_secret.get_secret_value()
             if signing.lower() in PLACEHOLDER_SECRETS:

@@ -105,7 +105,7 @@ async def test_crud_versions_and_conflicts(client: httpx.AsyncClient) -> None:
 
     busy = await client.delete(f"/authors/{data['author']['id']}", headers=headers)
     assert busy.status_code == 409
-    assert busy.json()["error"] == "domain_conflict"
+    assert busy.json()["error"] == "still_referenced"
 
     gone = await client.delete(f"/books/{book['id']}", params={"version": 2}, headers=headers)
     assert gone.status_code == 204

@@ -7,7 +7,8 @@ with an admin's bearer token so the write routes run, and checks every answer:
 - no 5xx;
 - the status code is one the operation documents, with the documented content type;
 - the body validates against the documented model (errors included: ``{"error", "message"}``);
-- data the schema forbids is refused with a 4xx.
+- data the schema forbids is refused with a 4xx;
+- no error body names a driver, an exception class or a stack frame (tests/support/leaks.py).
 
 Bounded and reproducible: ``MAX_EXAMPLES`` per operation, a per-example deadline,
 ``derandomize=True`` (the seed derives from the test) and no example database, so CI sees the
@@ -42,6 +43,7 @@ from schemathesis.specs.openapi.checks import (
 from {{cookiecutter.package_name}}.main import create_app
 
 from tests.api.conftest import ADMIN, memory_settings
+from tests.support.leaks import leak_in
 from tests.support.postgres_scratch import create_scratch_database, drop_scratch_database
 
 MAX_EXAMPLES = 15  # per operation and generation mode
@@ -97,6 +99,9 @@ def _fuzz_test(
     def exercise(case: Case[Any]) -> None:
         response = case.call_and_validate(checks=CHECKS)
         statuses.add(response.status_code)
+        if response.status_code >= 400:
+            leaked = leak_in(response.text)
+            assert leaked is None, f"{leaked!r} leaked: {response.status_code} {response.text}"
 
     return exercise
 

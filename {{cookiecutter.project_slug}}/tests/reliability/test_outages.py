@@ -43,6 +43,7 @@ from {{cookiecutter.package_name}}.settings import Settings
 from tests.api.conftest import ADMIN, memory_settings
 from tests.support.backend_dynamodb import dynamodb_endpoint, make_backend
 from tests.support.backend_mongo import mongo_dsn
+from tests.support.leaks import assert_no_leak
 from tests.support.postgres_scratch import create_scratch_database, drop_scratch_database
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
@@ -215,6 +216,7 @@ async def _timed(call: Awaitable[httpx.Response]) -> tuple[httpx.Response, float
 
 def _assert_unavailable(response: httpx.Response, elapsed: float) -> None:
     assert response.status_code == 503, response.text
+    assert_no_leak(response)
     assert response.json()["error"] == "backend_unavailable"
     assert response.json()["message"]
     assert response.headers["Retry-After"].isdigit()
@@ -238,6 +240,7 @@ async def _assert_down(service: Service) -> None:
     _assert_unavailable(write, elapsed)
     ready, elapsed = await _timed(service.http.get("/health/ready"))
     assert ready.status_code == 503, ready.text
+    assert_no_leak(ready)
     assert ready.headers["Retry-After"].isdigit()
     assert ready.json()["status"] == "unavailable"
     assert ready.json()["checks"]["repositories"] != "ok"

@@ -89,6 +89,64 @@ class Session:
     expires_at: int = 0  # epoch seconds: the TTL attribute
 
 
+# --- integrity: validated entities, enforced references, a compound unique constraint --------
+
+
+@dataclass
+class Project:
+    """Validates and normalises in its constructor, like a domain entity."""
+
+    name: str
+    code: str | None = None  # unique once normalised: "ab-1" and " AB1" are one code
+    id: str = field(default_factory=new_id)
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        self.name = self.name.strip()
+        if not self.name:
+            raise ValueError("a project needs a name")
+        if self.code is not None:
+            self.code = self.code.replace("-", "").strip().upper()
+
+
+@dataclass
+class Member:
+    name: str = ""
+    id: str = field(default_factory=new_id)
+    version: int = 0
+
+
+@dataclass
+class Task:
+    project_id: str  # restrict: a project with tasks cannot be deleted
+    title: str = "task"
+    assignee_id: str | None = None  # set_null: deleting the member unassigns the task
+    id: str = field(default_factory=new_id)
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        self.title = self.title.strip()
+        if not self.title:
+            raise ValueError("a task needs a title")
+
+
+@dataclass
+class Step:
+    task_id: str  # cascade: deleting the task deletes its steps
+    text: str = ""
+    id: str = field(default_factory=new_id)
+    version: int = 0
+
+
+@dataclass
+class Vote:
+    """One vote per member per task: a compound unique constraint."""
+
+    member_id: str
+    task_id: str
+    id: str = field(default_factory=new_id)
+
+
 def build_registry(suffix: str) -> EntityRegistry:
     """A registry whose tables/collections are unique to one test (``suffix``)."""
     registry = EntityRegistry()
@@ -138,5 +196,63 @@ def build_registry(suffix: str) -> EntityRegistry:
     registry.register(
         "session",
         {"entity": Session, "collection": f"sessions_{suffix}", "ttl_field": "expires_at"},
+    )
+    return registry
+
+
+def build_integrity_registry(suffix: str) -> EntityRegistry:
+    """Entities with validating constructors, enforced references and a compound unique
+    constraint (plus ``Widget``, for values), for the integrity contract."""
+    registry = EntityRegistry()
+    registry.register("widget", {"entity": Widget, "collection": f"widgets_{suffix}"})
+    registry.register(
+        "project",
+        {"entity": Project, "collection": f"projects_{suffix}", "unique": ["code"]},
+    )
+    registry.register("member", {"entity": Member, "collection": f"members_{suffix}"})
+    registry.register(
+        "task",
+        {
+            "entity": Task,
+            "collection": f"tasks_{suffix}",
+            "indexes": ["project_id", "assignee_id"],
+            "relations": {
+                "project": {
+                    "target": "project",
+                    "local_field": "project_id",
+                    "on_delete": "restrict",
+                },
+                "assignee": {
+                    "target": "member",
+                    "local_field": "assignee_id",
+                    "on_delete": "set_null",
+                },
+                "steps": {"target": "step", "target_field": "task_id"},
+            },
+        },
+    )
+    registry.register(
+        "step",
+        {
+            "entity": Step,
+            "collection": f"steps_{suffix}",
+            "indexes": ["task_id"],
+            "relations": {
+                "task": {"target": "task", "local_field": "task_id", "on_delete": "cascade"},
+            },
+        },
+    )
+    registry.register(
+        "vote",
+        {
+            "entity": Vote,
+            "collection": f"votes_{suffix}",
+            "unique_together": [("member_id", "task_id")],
+            "indexes": ["task_id", "member_id"],
+            "relations": {
+                "member": {"target": "member", "local_field": "member_id", "on_delete": "cascade"},
+                "task": {"target": "task", "local_field": "task_id", "on_delete": "cascade"},
+            },
+        },
     )
     return registry

@@ -26,6 +26,7 @@ def production(**values: object) -> Settings:
         "jwt_secret": GOOD_SECRET,
         "storage_backend": "local",
         "storage_signing_secret": GOOD_SIGNING,
+        "cursor_secret": "c" * 48,
     }
     base.update(values)
     return Settings.model_validate(base)

@@ -344,6 +344,7 @@ def test_production_refuses_a_placeholder_or_short_signing_secret() -> None:
             Settings(
                 environment="production",
                 storage_backend="local",
+                cursor_secret="c" * 48,
                 jwt_secret=strong_jwt,
                 storage_signing_secret=weak,
             )
@@ -354,6 +355,7 @@ def test_placeholder_signing_secret_is_fine_outside_production_or_with_s3() -> N
     settings = Settings(
         environment="production",
         storage_backend="s3",
+        cursor_secret="c" * 48,
         jwt_secret="j" * 48,
         storage_signing_secret="change-me",
     )

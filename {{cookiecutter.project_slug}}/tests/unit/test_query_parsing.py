@@ -8,10 +8,9 @@ from {{cookiecutter.package_name}}.ports.errors import InvalidCursor, InvalidQue
 from {{cookiecutter.package_name}}.ports.query import (
     And,
     Condition,
+    CursorSigner,
     Op,
     Or,
-    decode_cursor,
-    encode_cursor,
     parse_filter,
     parse_sort,
 )
@@ -73,8 +72,21 @@ def test_sort_parsing() -> None:
 
 
 def test_cursor_round_trip_and_tampering() -> None:
-    token = encode_cursor({"v": 1, "s": "id", "k": ["x"]})
-    assert decode_cursor(token)["k"] == ["x"]
-    for bad in ["", "%%%", token[:-3], "x" * 5000]:
+    signer = CursorSigner(b"k" * 32, "books|id|filter")
+    token = signer.encode({"k": ["x"]})
+    assert signer.decode(token) == {"k": ["x"]}
+    flipped = token[:5] + ("A" if token[5] != "A" else "B") + token[6:]
+    for bad in ["", "%%%", token[:-3], "x" * 5000, flipped]:
         with pytest.raises(InvalidCursor):
-            decode_cursor(bad)
+            signer.decode(bad)
+
+
+def test_cursors_are_bound_to_their_key_and_query() -> None:
+    token = CursorSigner(b"k" * 32, "books|id|f1").encode({"k": ["x"]})
+    for other in (
+        CursorSigner(b"k" * 32, "publishers|id|f1"),  # another collection
+        CursorSigner(b"k" * 32, "books|id|f2"),  # another filter
+        CursorSigner(b"j" * 32, "books|id|f1"),  # another secret
+    ):
+        with pytest.raises(InvalidCursor):
+            other.decode(token)

@@ -29,6 +29,19 @@ def test_production_refuses_placeholder_jwt_secret() -> None:
         Settings(
             _env_file=None,
             environment="production",
+            cursor_secret="c" * 48,
             jwt_secret="change-me",
+            storage_signing_secret="a-real-signing-secret-of-enough-length!",
+        )
+
+
+@pytest.mark.parametrize("secret", ["change-me", "secret", "only-twenty-chars-xx"])
+def test_production_refuses_a_placeholder_or_short_cursor_secret(secret: str) -> None:
+    with pytest.raises(ValidationError, match="CURSOR_SECRET"):
+        Settings(
+            _env_file=None,
+            environment="production",
+            cursor_secret=secret,
+            jwt_secret="j" * 48,
             storage_signing_secret="a-real-signing-secret-of-enough-length!",
         )

@@ -93,8 +93,14 @@ def _required_text(value: str, what: str) -> str:
 
 
 def normalise_isbn(raw: str) -> str:
-    """ISBN-10 or ISBN-13 with a valid check digit, stored without hyphens or spaces."""
+    """ISBN-10 or ISBN-13 with a valid check digit, stored without hyphens or spaces.
+
+    ASCII digits only: ``str.isdigit`` also accepts superscripts, Arabic-Indic and fullwidth
+    digits, which would store one ISBN under several spellings (or crash ``int``).
+    """
     isbn = raw.replace("-", "").replace(" ", "").upper()
+    if not isbn.isascii():
+        raise DomainError(f"{raw!r} is not a valid ISBN-10 or ISBN-13 (ASCII digits only)")
     if len(isbn) == 13 and isbn.isdigit():
         total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(isbn[:12]))
         if (10 - total % 10) % 10 == int(isbn[12]):

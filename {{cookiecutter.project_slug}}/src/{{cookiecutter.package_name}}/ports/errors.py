@@ -44,6 +44,31 @@ class AlreadyExists(KitError):
 UniqueViolation = AlreadyExists
 
 
+class ReferenceNotFound(KitError):
+    """An enforced reference (a relation with ``on_delete``) points at nothing (HTTP 422)."""
+
+    code = "reference_not_found"
+
+    def __init__(self, entity: str, field: str, value: Any, target: str) -> None:
+        super().__init__(f"{entity}.{field}: {target} {value!r} does not exist")
+        self.entity = entity
+        self.field = field
+        self.value = value
+        self.target = target
+
+
+class StillReferenced(KitError):
+    """Deleting an entity that others still point at under ``on_delete="restrict"`` (HTTP 409)."""
+
+    code = "still_referenced"
+
+    def __init__(self, entity: str, key: Any, referenced_by: str) -> None:
+        super().__init__(f"{entity} {key!r} is still referenced by {referenced_by}")
+        self.entity = entity
+        self.key = key
+        self.referenced_by = referenced_by
+
+
 class ConcurrencyConflict(KitError):
     """The stored version is not the one the caller read: someone else wrote first."""
 
@@ -96,6 +121,21 @@ class BatchWriteError(KitError):
         super().__init__(f"{len(failed_keys)} {entity} item(s) were not written: {failed_keys!r}")
         self.entity = entity
         self.failed_keys = failed_keys
+
+
+class TransactionTooLarge(KitError):
+    """A unit of work holds more writes than its backend commits at once (DynamoDB: 100
+    items per ``TransactWriteItems``). Raised before anything is sent (HTTP 422)."""
+
+    code = "transaction_too_large"
+
+
+class TransactionsUnsupported(BackendUnavailable):
+    """The backend cannot run a unit of work (a standalone MongoDB server has no
+    transactions: run a replica set, even of one member)."""
+
+    def __init__(self, backend: str, detail: str) -> None:
+        super().__init__(backend, detail)
 
 
 class AuthenticationFailed(KitError):

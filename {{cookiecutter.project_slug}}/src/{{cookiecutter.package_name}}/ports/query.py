@@ -22,13 +22,16 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import hashlib
+import hmac
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .errors import InvalidCursor, InvalidQuery
-from .schema import EntitySchema, FieldInfo, Kind, coerce
+from .schema import EntitySchema, FieldInfo, Kind, coerce, unstorable
 
 T = TypeVar("T")
 
@@ -222,12 +225,19 @@ def _coerce_value(info: FieldInfo, op: Op, value: Any) -> Any:
     if op in (Op.IN, Op.NOT_IN, Op.BETWEEN):
         return tuple(coerce(info, v) for v in value)
     if op in _STRING_OPS and info.kind is Kind.ENUM:
-        return value
+        return _storable(info, value)
     if op is Op.CONTAINS and info.kind is Kind.STR:
         if not isinstance(value, str):
             raise ValueError(f"'contains' on {info.name!r} takes a string")
-        return value
+        return _storable(info, value)
     return coerce(info, value)
+
+
+def _storable(info: FieldInfo, value: Any) -> Any:
+    problem = unstorable(value)
+    if problem is not None:
+        raise ValueError(f"{info.name!r}: {problem}")
+    return value
 
 
 def fields_of(tree: Filter | None) -> set[str]:
@@ -320,6 +330,7 @@ class PreparedQuery:
     offset: int
     after: tuple[Any, ...] | None  # keyset values of the last row of the previous page
     payload: Mapping[str, Any] | None = field(default=None)  # backend cursor (DynamoDB)
+    signer: CursorSigner | None = field(default=None, repr=False)  # signs the next cursor
 
 
 def prepare_query(
@@ -328,59 +339,94 @@ def prepare_query(
     id_field: str,
     *,
     relations: Sequence[str] = (),
+    key: bytes = b"",
+    scope: str = "",
 ) -> PreparedQuery:
+    """Validate ``query`` against an entity. Cursors are checked against ``key`` (the HMAC
+    key) and bound to ``scope`` (the collection), the sort and the filter: a cursor from any
+    other query, or altered in any byte, is ``InvalidCursor``."""
     query = query or Query()
     tree = parse_filter(query.filter, schema, relations=relations)
     sort = parse_sort(query.sort, schema)
     if not any(s.field == id_field for s in sort):
         sort = (*sort, SortField(id_field))
+    signer = CursorSigner(key, f"{scope}|{sort_signature(sort)}|{filter_fingerprint(tree)}")
     after: tuple[Any, ...] | None = None
     payload: Mapping[str, Any] | None = None
     if query.cursor is not None:
-        decoded = decode_cursor(query.cursor)
-        if decoded.get("s") != sort_signature(sort):
-            raise InvalidCursor("this cursor belongs to another sort order; start again")
+        decoded = signer.decode(query.cursor)
         if "k" in decoded:
             after = _decode_keyset(decoded["k"], sort, schema)
         else:
             payload = decoded
-    return PreparedQuery(tree, sort, query.limit, query.offset or 0, after, payload)
+    return PreparedQuery(tree, sort, query.limit, query.offset or 0, after, payload, signer)
 
 
 def sort_signature(sort: Sequence[SortField]) -> str:
     return ",".join(str(s) for s in sort)
 
 
+def filter_fingerprint(tree: Filter | None) -> str:
+    """A digest of a parsed filter: equal filters (after parsing) give equal digests."""
+    return hashlib.sha256(repr(tree).encode()).hexdigest()[:32]
+
+
 # --- cursors -------------------------------------------------------------------------------
 
-
-def encode_cursor(payload: Mapping[str, Any]) -> str:
-    """An opaque, URL-safe token. Validated field by field when it comes back."""
-    raw = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str)
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(token: str) -> dict[str, Any]:
-    if not isinstance(token, str) or not token or len(token) > 4096:
-        raise InvalidCursor("malformed cursor")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise InvalidCursor("malformed cursor") from exc
-    if not isinstance(payload, dict) or payload.get("v") != 1:
-        raise InvalidCursor("malformed cursor")
-    return payload
+# Used when no key is configured: cursors then hold for this process only.
+_PROCESS_KEY = secrets.token_bytes(32)
+_MAC_BYTES = 16
+_FOREIGN = "this cursor does not belong to this collection, sort and filter (or was altered)"
 
 
-def keyset_cursor(sort: Sequence[SortField], values: Sequence[Any]) -> str:
+@dataclass(frozen=True)
+class CursorSigner:
+    """Signs cursor payloads with HMAC-SHA256 over the payload and the query it pages."""
+
+    key: bytes
+    binding: str
+
+    def _mac(self, raw: bytes) -> bytes:
+        message = self.binding.encode() + b"\x00" + raw
+        return hmac.new(self.key or _PROCESS_KEY, message, hashlib.sha256).digest()[:_MAC_BYTES]
+
+    def encode(self, payload: Mapping[str, Any]) -> str:
+        """An opaque, URL-safe token: the payload and its MAC."""
+        raw = json.dumps({**payload, "v": 1}, separators=(",", ":"), sort_keys=True, default=str)
+        token = raw.encode() + self._mac(raw.encode())
+        return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+    def decode(self, token: str) -> dict[str, Any]:
+        if not isinstance(token, str) or not token or len(token) > 4096:
+            raise InvalidCursor("malformed cursor")
+        try:
+            data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except (binascii.Error, ValueError) as exc:
+            raise InvalidCursor("malformed cursor") from exc
+        raw, mac = data[:-_MAC_BYTES], data[-_MAC_BYTES:]
+        if len(data) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(raw)):
+            raise InvalidCursor(_FOREIGN)
+        try:
+            payload = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidCursor("malformed cursor") from exc
+        if not isinstance(payload, dict) or payload.pop("v", None) != 1:
+            raise InvalidCursor("malformed cursor")
+        return payload
+
+
+def keyset_cursor(prepared: PreparedQuery, values: Sequence[Any]) -> str:
     """A cursor that resumes after the row whose sort values are ``values``."""
-    return encode_cursor({"v": 1, "s": sort_signature(sort), "k": [_jsonable(v) for v in values]})
+    return _signer(prepared).encode({"k": [_jsonable(v) for v in values]})
 
 
-def backend_cursor(sort: Sequence[SortField], payload: Mapping[str, Any]) -> str:
+def backend_cursor(prepared: PreparedQuery, payload: Mapping[str, Any]) -> str:
     """A cursor carrying a backend's own resume token (DynamoDB's LastEvaluatedKey)."""
-    return encode_cursor({**payload, "v": 1, "s": sort_signature(sort)})
+    return _signer(prepared).encode(payload)
+
+
+def _signer(prepared: PreparedQuery) -> CursorSigner:
+    return prepared.signer or CursorSigner(b"", sort_signature(prepared.sort))
 
 
 def _decode_keyset(raw: Any, sort: Sequence[SortField], schema: EntitySchema) -> tuple[Any, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import math
 import types
 import typing
 import uuid
@@ -146,6 +147,67 @@ _SCALARS: tuple[tuple[type[Any], Kind], ...] = (
 )
 
 
+# What every backend can hold and compare alike (PostgreSQL BIGINT, BSON int64 and Decimal128,
+# DynamoDB numbers, Python's datetime range): a value outside these is refused before any
+# driver sees it, with the same error on every backend.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_DECIMAL_DIGITS = 34
+# DynamoDB numbers: magnitudes from 1e-130 to below 1e126 (or zero).
+MIN_EXPONENT, MAX_EXPONENT = -130, 125
+
+
+def unstorable(value: Any) -> str | None:
+    """Why ``value`` cannot be stored or compared the same way on every backend, or None.
+
+    Walks lists, sets, dicts and nested dataclasses' records.
+    """
+    kind = type(value)
+    if value is None or kind is bool:
+        return None
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            return "integers must fit in 64 bits"
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "numbers must be finite"
+        return _magnitude_problem(Decimal(value)) if value else None
+    if isinstance(value, str):
+        return "text must not contain NUL characters" if "\x00" in value else None
+    if isinstance(value, Decimal):
+        return _decimal_problem(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            try:
+                value.astimezone(dt.UTC)
+            except OverflowError:
+                return "dates must fall between years 1 and 9999 in UTC"
+        return None
+    if isinstance(value, list | tuple | set | frozenset):
+        return next((p for p in map(unstorable, value) if p is not None), None)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = unstorable(key) if isinstance(key, str) else "keys must be text"
+            problem = problem or unstorable(item)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _decimal_problem(value: Decimal) -> str | None:
+    if not value.is_finite():
+        return "numbers must be finite"
+    if len(value.normalize().as_tuple().digits) > MAX_DECIMAL_DIGITS:
+        return f"decimals are limited to {MAX_DECIMAL_DIGITS} significant digits"
+    return _magnitude_problem(value) if value else None
+
+
+def _magnitude_problem(value: Decimal) -> str | None:
+    if not MIN_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
+        return "numbers must lie between 1e-130 and 1e125 in magnitude"
+    return None
+
+
 def coerce(info: FieldInfo, value: Any) -> Any:
     """Turn a JSON-ish value (as it arrives in a query or a cursor) into the field's type.
 
@@ -162,9 +224,13 @@ def coerce(info: FieldInfo, value: Any) -> Any:
         # ``contains`` on a list field compares against one element.
         return coerce(info.item, value)
     try:
-        return _COERCERS[kind](info, value)
-    except (ValueError, TypeError, InvalidOperation, KeyError) as exc:
+        coerced = _COERCERS[kind](info, value)
+    except (ValueError, TypeError, InvalidOperation, KeyError, OverflowError) as exc:
         raise ValueError(f"{value!r} is not a valid {kind.value} for {info.name!r}") from exc
+    problem = unstorable(coerced)
+    if problem is not None:
+        raise ValueError(f"{info.name!r}: {problem}")
+    return coerced
 
 
 def _to_bool(_: FieldInfo, value: Any) -> bool:

@@ -34,6 +34,9 @@ from ...ports.errors import (
     KitError,
     NotFound,
     PermissionDenied,
+    ReferenceNotFound,
+    StillReferenced,
+    TransactionTooLarge,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,9 @@ RETRY_AFTER_SECONDS = 5
 STATUS_BY_ERROR: tuple[tuple[type[KitError], int], ...] = (
     (NotFound, 404),
     (AlreadyExists, 409),
+    (StillReferenced, 409),
+    (ReferenceNotFound, 422),
+    (TransactionTooLarge, 422),
     (ConcurrencyConflict, 409),
     (ConditionFailed, 412),
     (InvalidQuery, 400),
@@ -75,11 +81,12 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     403: "Authenticated, but not allowed (`forbidden`).",
     404: "No such resource (`not_found`).",
     409: "Conflict with the stored state: a unique value taken (`already_exists`), a stale "
-    "`version` (`version_conflict`), or a rule about other records (`domain_conflict`).",
+    "`version` (`version_conflict`), a record still referenced by others (`still_referenced`), or "
+    "a rule about other records (`domain_conflict`).",
     412: "A conditional write's condition did not hold (`condition_failed`).",
     413: "The request body is larger than the service accepts (`payload_too_large`).",
     422: "The request is well-formed but invalid (`validation_error`, `invalid_input`, "
-    "`domain_rule`).",
+    "`domain_rule`, `reference_not_found`: a reference to a record that does not exist).",
     503: "A backend is unreachable or did not answer in time (`backend_unavailable`); retry "
     "after `Retry-After` seconds.",
 }

@@ -54,6 +54,10 @@ class AuthorPatch(_In):
     bio: Annotated[str, Field(max_length=5000)] | None = None
 
 
+class AuthorMerge(_In):
+    into: Annotated[Id, Field(description="The author who receives the books.")]
+
+
 class BookIn(_In):
     title: Name
     isbn: Annotated[str, Field(min_length=10, max_length=20)]

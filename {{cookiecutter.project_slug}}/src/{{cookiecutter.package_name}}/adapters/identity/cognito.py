@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime
@@ -58,6 +59,8 @@ from ..aws import OwnedClient
 if TYPE_CHECKING:
     from types_aiobotocore_cognito_idp.client import CognitoIdentityProviderClient
     from types_aiobotocore_cognito_idp.type_defs import AttributeTypeTypeDef
+
+logger = logging.getLogger(__name__)
 
 BACKEND = "Cognito"
 LOGIN_FAILED = "Incorrect username or password"
@@ -226,7 +229,8 @@ class CognitoIdentityProvider:
         except ClientError as exc:
             raise translate_client_error(exc, overrides) from exc
         except BotoCoreError as exc:
-            raise BackendUnavailable(BACKEND, type(exc).__name__) from exc
+            logger.warning("Cognito unreachable: %r", exc)
+            raise BackendUnavailable(BACKEND, "the identity service did not answer") from exc
 
     def _hash_for(self, username: str) -> dict[str, Any]:
         if self._client_secret is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from ...ports.errors import (
@@ -26,15 +26,18 @@ from ...ports.query import (
     parse_filter,
     prepare_query,
 )
-from .codec import to_record
+from ...ports.schema import Kind, unstorable
+from .codec import from_record, to_record
 from .evaluation import get_path
-from .registry import EntitySpec
+from .registry import EntitySpec, Relation
 
 T = TypeVar("T")
 
 
 def prepare(spec: EntitySpec[Any], query: Query | None) -> PreparedQuery:
-    return prepare_query(query, spec.schema, spec.id_field)
+    return prepare_query(
+        query, spec.schema, spec.id_field, key=spec.cursor_key, scope=spec.collection
+    )
 
 
 def parse_conditions(spec: EntitySpec[Any], conditions: FilterInput | None) -> Filter | None:
@@ -55,20 +58,59 @@ def version_of(spec: EntitySpec[Any], entity: Any) -> int | None:
 
 
 def with_version(spec: EntitySpec[Any], entity: T, version: int) -> T:
+    """``entity`` holding ``version`` (its constructor runs again: pass validated entities)."""
     if spec.version_field is None:
         return entity
     return dataclasses.replace(entity, **{spec.version_field: version})  # type: ignore[type-var]
 
 
-def apply_changes(spec: EntitySpec[Any], current: T, changes: Mapping[str, Any]) -> T:
-    """``current`` with ``changes`` applied; refuses the id, the version and unknown fields."""
+def new_entity(spec: EntitySpec[T], entity: T) -> T:
+    """What ``add`` stores: the entity through its constructor, at version 1."""
+    entity_id(spec, entity)
+    return with_version(spec, through_domain(spec, entity), 1)
+
+
+def check_changes(spec: EntitySpec[Any], changes: Mapping[str, Any]) -> None:
+    """Refuse changes to the id, the version and unknown fields."""
     fields = spec.schema.fields
     for name in changes:
         if name not in fields:
             raise InvalidInput(f"{spec.name} has no field {name!r}")
         if name in (spec.id_field, spec.version_field):
             raise InvalidInput(f"{spec.name}.{name} cannot be changed")
-    return dataclasses.replace(current, **changes)  # type: ignore[type-var]
+
+
+def apply_changes(spec: EntitySpec[T], current: T, changes: Mapping[str, Any]) -> T:
+    """``current`` with ``changes`` applied, through the entity's constructor (validation and
+    normalisation included); refuses the id, the version and unknown fields."""
+    check_changes(spec, changes)
+    return through_domain(spec, {**to_record(current), **changes})
+
+
+def through_domain(spec: EntitySpec[T], entity: T | Mapping[str, Any]) -> T:
+    """The entity as its constructor builds it from these values: every write stores this.
+
+    Rebuilding runs ``__init__``/``__post_init__`` again, so a dataclass mutated after it was
+    constructed, or merged with partial changes, is validated and normalised exactly like a
+    new one. The entity's own errors (a ``DomainError``...) propagate unchanged; a value of the
+    wrong type, or one no backend can hold alike (see ``ports.schema.unstorable``), is
+    ``InvalidInput``. Nothing has been written when this raises.
+    """
+    record = dict(entity) if isinstance(entity, Mapping) else to_record(entity)
+    for name, info in spec.schema.fields.items():
+        if record.get(name, ...) is None and not info.optional and info.kind is not Kind.ANY:
+            raise InvalidInput(f"{spec.name}.{name} cannot be null")
+    try:
+        rebuilt = from_record(spec.entity, record)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInput(f"{spec.name}: {exc}") from exc
+    problem = next(
+        (f"{name}: {p}" for name, v in to_record(rebuilt).items() if (p := unstorable(v))),
+        None,
+    )
+    if problem is not None:
+        raise InvalidInput(f"{spec.name}.{problem}")
+    return rebuilt
 
 
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
@@ -78,6 +120,31 @@ def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[
 def unique_values(spec: EntitySpec[Any], record: Mapping[str, Any]) -> dict[str, Any]:
     """The unique fields that hold a value (nulls are never unique-checked)."""
     return {f: record[f] for f in spec.unique if record.get(f) is not None}
+
+
+def unique_key_values(
+    spec: EntitySpec[Any], record: Mapping[str, Any]
+) -> dict[tuple[str, ...], tuple[Any, ...]]:
+    """Every unique constraint (single and compound) whose fields all hold a value, with those
+    values: a compound constraint with a null part is never checked, as in SQL."""
+    found: dict[tuple[str, ...], tuple[Any, ...]] = {}
+    for fields in spec.unique_keys:
+        values = tuple(record.get(f) for f in fields)
+        if all(v is not None for v in values):
+            found[fields] = values
+    return found
+
+
+def referencing(
+    specs: Iterable[EntitySpec[Any]], name: str
+) -> list[tuple[EntitySpec[Any], Relation]]:
+    """The enforced relations among ``specs`` whose target is the entity ``name``."""
+    return [(spec, rel) for spec in specs for rel in spec.references.values() if rel.target == name]
+
+
+def unique_label(fields: Sequence[str]) -> str:
+    """How ``AlreadyExists.field`` names a constraint: ``sku``, or ``member_id+task_id``."""
+    return "+".join(fields)
 
 
 def diagnose_write(
@@ -121,7 +188,7 @@ def page_of(
     if not has_more or not rows:
         return rows, None, None
     last = rows[-1]
-    cursor = keyset_cursor(prepared.sort, [get_path(last, s.field) for s in prepared.sort])
+    cursor = keyset_cursor(prepared, [get_path(last, s.field) for s in prepared.sort])
     return rows, cursor, prepared.offset + len(rows)
 
 

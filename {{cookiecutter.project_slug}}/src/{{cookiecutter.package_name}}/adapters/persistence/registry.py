@@ -7,9 +7,11 @@ Keeps persistence-kit's vocabulary::
         "entity": Book,
         "collection": "books",
         "unique": {"isbn": "isbn"},            # or ["isbn"]
+        "unique_together": [("author_id", "title")],  # compound unique constraints
         "indexes": ["author_id"],
         "relations": {
-            "author": {"target": "author", "local_field": "author_id", "by": "id"},
+            "author": {"target": "author", "local_field": "author_id", "by": "id",
+                       "on_delete": "restrict"},    # integrity enforced by the database
             "reviews": {"target": "review", "target_field": "book_id"},
             "tags": {"target": "tag", "through": {"entity": "book_tag",
                                                    "local_field": "book_id",
@@ -22,17 +24,34 @@ Keeps persistence-kit's vocabulary::
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Generic, Protocol, TypeVar, cast
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
-from ...ports.errors import InvalidQuery
+from ...ports.errors import InvalidQuery, TransactionsUnsupported
 from ...ports.repository import Repository, ViewRepository
 from ...ports.schema import EntitySchema, schema_of
+from ...ports.unit_of_work import UnitOfWork
 
 T = TypeVar("T")
+
+
+class OnDelete(StrEnum):
+    """What deleting the target of a many-to-one relation does to the entities pointing at it.
+
+    Declaring one makes the relation *enforced*: a child can only be stored pointing at a
+    target that exists (``ReferenceNotFound`` otherwise), and the rule below is applied
+    atomically with the target's deletion, by the database where it can.
+    """
+
+    RESTRICT = "restrict"  # refuse to delete a target that is still referenced (StillReferenced)
+    CASCADE = "cascade"  # delete the children too (and theirs, by their own rules)
+    SET_NULL = "set_null"  # set the children's reference to null (the field must be optional)
 
 
 class RelationKind(StrEnum):
@@ -54,13 +73,18 @@ class Through:
 class Relation:
     """many-to-one: ``local_field`` on this entity equals ``by`` on the target.
     one-to-many: ``target_field`` on the target equals ``local_field`` (the id) here.
-    many-to-many: rows of ``through`` link this entity's id to the target's id."""
+    many-to-many: rows of ``through`` link this entity's id to the target's id.
+
+    ``on_delete`` (many-to-one only) turns on referential integrity; see :class:`OnDelete`.
+    Without it the reference is a plain value that may dangle (persistence-kit's behaviour).
+    """
 
     target: str
     local_field: str = "id"
     by: str = "id"
     target_field: str | None = None
     through: Through | None = None
+    on_delete: OnDelete | None = None
 
     @property
     def kind(self) -> RelationKind:
@@ -83,6 +107,7 @@ class Relation:
             by=config.get("by", "id"),
             target_field=config.get("target_field"),
             through=through,
+            on_delete=OnDelete(config["on_delete"]) if config.get("on_delete") else None,
         )
 
 
@@ -95,11 +120,14 @@ class EntitySpec(Generic[T]):
     collection: str
     id_field: str = "id"
     unique: tuple[str, ...] = ()
+    unique_together: tuple[tuple[str, ...], ...] = ()  # compound unique constraints
     indexes: tuple[str, ...] = ()
     relations: Mapping[str, Relation] = field(default_factory=dict)
     version_field: str | None = None
     ttl_field: str | None = None  # an epoch-seconds or datetime field; expired rows vanish
     database: str | None = None  # per-entity backend override (persistence-kit's "database")
+    # HMAC key of this entity's page cursors (the registry's; see EntityRegistry).
+    cursor_key: bytes = field(default=b"", repr=False, compare=False)
 
     @cached_property
     def schema(self) -> EntitySchema:
@@ -108,6 +136,20 @@ class EntitySpec(Generic[T]):
     @property
     def indexed_fields(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((*self.unique, *self.indexes)))
+
+    @property
+    def unique_keys(self) -> tuple[tuple[str, ...], ...]:
+        """Every unique constraint as a tuple of fields: single fields, then compound ones."""
+        return tuple((f,) for f in self.unique) + self.unique_together
+
+    @property
+    def references(self) -> dict[str, Relation]:
+        """The enforced many-to-one relations (those that declare ``on_delete``), by name."""
+        return {
+            name: rel
+            for name, rel in self.relations.items()
+            if rel.on_delete is not None and rel.kind is RelationKind.MANY_TO_ONE
+        }
 
     @classmethod
     def from_config(cls, name: str, config: EntitySpec[T] | Mapping[str, Any]) -> EntitySpec[T]:
@@ -125,6 +167,7 @@ class EntitySpec(Generic[T]):
             collection=config.get("collection", name),
             id_field=config.get("id_field", "id"),
             unique=tuple(unique),
+            unique_together=tuple(tuple(group) for group in config.get("unique_together", ())),
             indexes=tuple(config.get("indexes", ())),
             relations={
                 rel: Relation.from_config(rc) for rel, rc in config.get("relations", {}).items()
@@ -138,7 +181,11 @@ class EntitySpec(Generic[T]):
 
     def validate(self) -> None:
         names = set(self.schema.fields)
-        for wanted in (self.id_field, *self.unique, *self.indexes):
+        compound = [f for group in self.unique_together for f in group]
+        for group in self.unique_together:
+            if len(group) < 2 or len(set(group)) != len(group):
+                raise ValueError(f"{self.name}: unique_together {group!r} needs 2+ distinct fields")
+        for wanted in (self.id_field, *self.unique, *compound, *self.indexes):
             if wanted not in names:
                 raise ValueError(f"{self.name}: {wanted!r} is not a field of {self.entity}")
         for optional in (self.version_field, self.ttl_field):
@@ -147,14 +194,34 @@ class EntitySpec(Generic[T]):
 
 
 class EntityRegistry:
-    def __init__(self) -> None:
+    """The entities a service persists.
+
+    ``cursor_secret`` signs page cursors (HMAC-SHA256): a cursor is only accepted by the
+    collection, sort and filter it was issued for, and by processes sharing the secret. Without
+    one, a random per-process key is used (fine for tests and one process; production settings
+    require ``CURSOR_SECRET``).
+    """
+
+    def __init__(self, cursor_secret: str | bytes | None = None) -> None:
         self._specs: dict[str, EntitySpec[Any]] = {}
+        if isinstance(cursor_secret, str):
+            cursor_secret = cursor_secret.encode()
+        self.cursor_key: bytes = cursor_secret or secrets.token_bytes(32)
 
     def register(self, name: str, config: EntitySpec[Any] | Mapping[str, Any]) -> EntitySpec[Any]:
-        spec = EntitySpec.from_config(name, config)
+        spec = dataclasses.replace(EntitySpec.from_config(name, config), cursor_key=self.cursor_key)
         spec.validate()
         self._specs[name] = spec
         return spec
+
+    def referencing(self, name: str) -> list[tuple[EntitySpec[Any], str, Relation]]:
+        """Every enforced relation whose target is ``name``: (child spec, relation name, rule)."""
+        return [
+            (spec, rel_name, rel)
+            for spec in self._specs.values()
+            for rel_name, rel in spec.references.items()
+            if rel.target == name
+        ]
 
     def get(self, name: str) -> EntitySpec[Any]:
         try:
@@ -183,12 +250,25 @@ class EntityRegistry:
                 if rel.kind is RelationKind.MANY_TO_ONE:
                     _require(spec, rel.local_field, where)
                     _require(target, rel.by, where)
+                    if rel.on_delete is not None:
+                        _check_enforced(spec, target, rel, where)
                 elif rel.kind is RelationKind.ONE_TO_MANY:
                     _require(target, cast(str, rel.target_field), where)
                 else:
                     through = self.get(cast(Through, rel.through).entity)
                     _require(through, cast(Through, rel.through).local_field, where)
                     _require(through, cast(Through, rel.through).target_field, where)
+
+
+def _check_enforced(
+    spec: EntitySpec[Any], target: EntitySpec[Any], rel: Relation, where: str
+) -> None:
+    if rel.by != target.id_field:
+        raise ValueError(f"relation {where}: on_delete needs the reference to be the target's id")
+    if (spec.database or None) != (target.database or None):
+        raise ValueError(f"relation {where}: on_delete needs both entities on one backend")
+    if rel.on_delete is OnDelete.SET_NULL and not spec.schema.fields[rel.local_field].optional:
+        raise ValueError(f"relation {where}: set_null needs {rel.local_field!r} to be optional")
 
 
 def _require(spec: EntitySpec[Any], name: str, where: str) -> None:
@@ -212,6 +292,12 @@ class PersistenceBackend(Protocol):
         ...
 
     def repository(self, spec: EntitySpec[T]) -> Repository[T]: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """A unit of work on this backend (see ``ports.unit_of_work``): the writes this
+        backend's repositories make inside it, in this task and the tasks it starts, commit
+        together on a clean exit and are all undone when it exits with an exception."""
+        ...
 
 
 class RepositoryProvider:
@@ -274,12 +360,54 @@ class RepositoryProvider:
     def of(self, entity: type[T]) -> Repository[T]:
         return cast(Repository[T], self.repo(self.registry.for_entity(entity).name))
 
+    def unit_of_work(self) -> UnitOfWork:
+        """A new all-or-nothing unit over the default backend's repositories."""
+        return ProviderUnitOfWork(self)
+
     def view(self, name: str) -> ViewRepository:
         if name not in self._views:
             from .views import PopulatingViewRepository
 
             self._views[name] = PopulatingViewRepository(self, self.registry.get(name))
         return self._views[name]
+
+
+class ProviderUnitOfWork:
+    """``UnitOfWork`` over the repositories of one :class:`RepositoryProvider`."""
+
+    def __init__(self, provider: RepositoryProvider) -> None:
+        self._provider = provider
+        self._backend_name = provider.default
+        self._transaction: AbstractAsyncContextManager[None] | None = None
+
+    def repo(self, name: str) -> Repository[Any]:
+        spec = self._provider.registry.get(name)
+        backend = spec.database or self._provider.default
+        if backend != self._backend_name:
+            raise TransactionsUnsupported(
+                backend,
+                f"a unit of work spans one backend ({self._backend_name}); {name} is not on it",
+            )
+        return self._provider.repo(name)
+
+    def of(self, entity: type[T]) -> Repository[T]:
+        return cast(Repository[T], self.repo(self._provider.registry.for_entity(entity).name))
+
+    async def __aenter__(self) -> Self:
+        if self._transaction is not None:
+            raise RuntimeError("a unit of work is used once")
+        self._transaction = self._provider.backend(self._backend_name).transaction()
+        await self._transaction.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._transaction is not None, "__aexit__ before __aenter__"
+        await self._transaction.__aexit__(exc_type, exc, traceback)
 
 
 # --- persistence-kit compatible module-level facade ------------------------------------------

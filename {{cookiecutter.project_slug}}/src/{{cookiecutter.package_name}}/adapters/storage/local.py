@@ -34,6 +34,7 @@ import errno
 import hashlib
 import hmac
 import json
+import logging
 import os
 import tempfile
 import time
@@ -57,6 +58,8 @@ from ...ports.storage import (
     validate_metadata,
     validate_prefix,
 )
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_ROUTE_PATH = "/storage/objects"
 DEFAULT_EXPIRES_IN = 900
@@ -431,7 +434,8 @@ async def _run(key: str, func: Callable[P, R], *args: P.args, **kwargs: P.kwargs
 def _translate(key: str, exc: OSError) -> KitError:
     if exc.errno == errno.ENAMETOOLONG:
         return InvalidInput(f"storage key {key!r} is too long for this filesystem")
-    return BackendUnavailable(BACKEND, exc.strerror or type(exc).__name__)
+    logger.warning("local storage failed on %r: %r", key, exc)
+    return BackendUnavailable(BACKEND, exc.strerror or "the filesystem refused the operation")
 
 
 async def _read_chunks(key: str, handle: IO[bytes], chunk_size: int) -> AsyncGenerator[bytes]:

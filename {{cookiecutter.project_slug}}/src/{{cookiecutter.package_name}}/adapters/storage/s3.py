@@ -408,7 +408,7 @@ class S3ObjectStorage(StartCloseContext):
                 return BackendUnavailable(BACKEND, f"access denied ({code})")
             return BackendUnavailable(BACKEND, code or "request failed")
         logger.warning("S3 unreachable for %r in %r: %r", key, self.bucket, exc)
-        return BackendUnavailable(BACKEND, type(exc).__name__)
+        return BackendUnavailable(BACKEND, "the object store did not answer")
 
 
 S3ExportStorageProvider = S3ObjectStorage  # persistence-kit's name

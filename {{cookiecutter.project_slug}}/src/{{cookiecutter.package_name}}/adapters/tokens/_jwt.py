@@ -48,7 +48,7 @@ def translate(exc: jwt.PyJWTError) -> AuthenticationFailed:
         return AuthenticationFailed("Invalid token: signature verification failed")
     if isinstance(exc, jwt.DecodeError):
         return AuthenticationFailed("Invalid token: it cannot be decoded")
-    return AuthenticationFailed(f"Invalid token: {type(exc).__name__}")
+    return AuthenticationFailed("Invalid token")
 
 
 def require_token_use(claims: Mapping[str, Any], expected: str) -> None:

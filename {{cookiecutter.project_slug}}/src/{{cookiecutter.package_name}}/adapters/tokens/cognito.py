@@ -170,7 +170,7 @@ class CognitoJwtVerifier:
         try:
             response = await http.get(self._jwks_url, timeout=self._timeout)
         except httpx.HTTPError as exc:
-            raise _JwksError(type(exc).__name__) from exc
+            raise _JwksError("the key endpoint did not answer") from exc
         if response.status_code != 200:
             raise _JwksError(f"HTTP {response.status_code}")
         try:

@@ -18,6 +18,7 @@ from ..pagination import ListParamsDep
 from ..schemas import (
     MAX_VERSION,
     AuthorIn,
+    AuthorMerge,
     AuthorOut,
     AuthorPage,
     AuthorPatch,
@@ -37,7 +38,10 @@ from ..security import require_roles
 
 def get_library(repositories: RepositoriesDep) -> LibraryService:
     return LibraryService(
-        repositories.of(Publisher), repositories.of(Author), repositories.of(Book)
+        repositories.of(Publisher),
+        repositories.of(Author),
+        repositories.of(Book),
+        repositories.unit_of_work,
     )
 
 
@@ -61,6 +65,7 @@ LIST_ERRORS = error_responses(400)
 GET_ERRORS = error_responses(400, 404)
 CREATE_ERRORS = error_responses(400, 401, 403, 409)
 CHANGE_ERRORS = error_responses(400, 401, 403, 404, 409)
+MERGE_ERRORS = error_responses(400, 401, 403, 404, 409)
 DELETE_ERRORS = error_responses(401, 403, 404, 409)
 
 
@@ -190,6 +195,17 @@ def build_library_router() -> APIRouter:
     )
     async def delete_author(id: str, library: Library, version: ExpectedVersion = None) -> None:
         await library.delete_author(id, version)
+
+    @router.post(
+        "/authors/{id}/merge",
+        response_model=AuthorOut,
+        dependencies=EDITORS,
+        tags=["authors"],
+        responses=MERGE_ERRORS,
+        summary="Move every book of this author to another one, then delete this author",
+    )
+    async def merge_author(id: str, body: AuthorMerge, library: Library) -> Any:
+        return await library.merge_authors(id, body.into)
 
     # --- books -----------------------------------------------------------------------------
     @router.get(

@@ -119,7 +119,8 @@ def build_local_export_storage_router(
         @router.put(
             route_path + "/{key:path}",
             name="storage_upload",
-            responses=error_responses(401, 403),
+            # 404: a key the path cannot hold (a newline, say) matches no route
+            responses=error_responses(401, 403, 404),
         )
         async def upload_object(
             key: str,

@@ -1,8 +1,10 @@
 """The in-process backend: the reference implementation of every repository rule.
 
-Every write runs under one lock per entity and checks id, unique fields, version and
-conditions before it changes anything, so concurrent coroutines see the same guarantees a
-database gives. Stored records are deep copies: callers never share state with the store.
+Every write runs under the backend's one lock and checks id, unique constraints, version,
+conditions and enforced references before it changes anything, so concurrent coroutines see
+the same guarantees a database gives. Deleting a target applies the ``on_delete`` rules of
+every relation pointing at it under the same lock. Stored records are deep copies: callers
+never share state with the store. For one process only: tests, demos, scripts.
 """
 
 from __future__ import annotations
@@ -10,11 +12,19 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from functools import cmp_to_key
 from typing import Any, TypeVar
 
-from ....ports.errors import AlreadyExists, ConcurrencyConflict, InvalidCursor
+from ....ports.errors import (
+    AlreadyExists,
+    ConcurrencyConflict,
+    InvalidCursor,
+    ReferenceNotFound,
+    StillReferenced,
+)
 from ....ports.query import FilterInput, Page, Query, parse_sort
 from ....ports.repository import Repository
 from ..codec import from_record, revive, to_record
@@ -22,12 +32,16 @@ from ..common import (
     DerivedReads,
     apply_changes,
     build_page,
+    check_changes,
     diagnose_write,
     entity_id,
     expired,
+    new_entity,
     parse_conditions,
     prepare,
-    unique_values,
+    referencing,
+    through_domain,
+    unique_label,
     validate_field,
     version_of,
     with_version,
@@ -41,29 +55,56 @@ from ..evaluation import (
     matches,
     sort_records,
 )
-from ..registry import EntitySpec
+from ..registry import EntitySpec, OnDelete
 
 T = TypeVar("T")
 
 
 class _Table:
-    def __init__(self) -> None:
+    def __init__(self, lock: asyncio.Lock, unique_keys: tuple[tuple[str, ...], ...]) -> None:
         self.rows: dict[str, dict[str, Any]] = {}
-        self.unique: dict[str, dict[Any, str]] = {}
-        self.lock = asyncio.Lock()
+        # unique constraint (its fields) -> values -> the key of the row holding them
+        self.unique: dict[tuple[str, ...], dict[tuple[Any, ...], str]] = {}
+        self.unique_keys = unique_keys
+        self.lock = lock  # the backend's: references and units of work span tables
+
+    def index_entries(self, record: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
+        """(constraint, values) for every unique constraint whose values are all non-null."""
+        entries = []
+        for fields in self.unique_keys:
+            values = tuple(record.get(f) for f in fields)
+            if all(v is not None for v in values):
+                entries.append((fields, values))
+        return entries
+
+
+class _Unit:
+    """An open unit of work: it holds the backend lock, and can undo what it wrote."""
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self.backend = backend
+        self.undo: list[tuple[_Table, str, dict[str, Any] | None]] = []
 
 
 class MemoryBackend:
-    """Holds one table per entity for the life of the process."""
+    """Holds one table per entity for the life of the process.
+
+    One lock guards every table, so a check and the write it allows (a reference, a unique
+    value, a version) happen with nothing in between, across entities too.
+    """
 
     name = "memory"
 
     def __init__(self) -> None:
+        self._lock = asyncio.Lock()
         self._tables: dict[str, _Table] = {}
+        self._specs: dict[str, EntitySpec[Any]] = {}
+        self._unit: ContextVar[_Unit | None] = ContextVar(f"memory-unit-{id(self)}", default=None)
 
     async def start(self, specs: Sequence[EntitySpec[Any]], *, create_schema: bool) -> None:
         for spec in specs:
-            self._tables.setdefault(spec.collection, _Table())
+            self._specs[spec.name] = spec
+            self.table(spec)
 
     async def close(self) -> None:
         """Nothing to release; the data lives as long as the backend object."""
@@ -71,15 +112,75 @@ class MemoryBackend:
     async def ping(self) -> None:
         """Always reachable."""
 
+    def table(self, spec: EntitySpec[Any]) -> _Table:
+        table = self._tables.get(spec.collection)
+        if table is None:
+            table = self._tables[spec.collection] = _Table(self._lock, spec.unique_keys)
+        return table
+
     def repository(self, spec: EntitySpec[T]) -> Repository[T]:
-        table = self._tables.setdefault(spec.collection, _Table())
-        return MemoryRepository(spec, table)
+        self._specs.setdefault(spec.name, spec)
+        return MemoryRepository(spec, self.table(spec), self)
+
+    def spec(self, name: str) -> EntitySpec[Any]:
+        return self._specs[name]
+
+    @property
+    def specs(self) -> list[EntitySpec[Any]]:
+        return list(self._specs.values())
+
+    @asynccontextmanager
+    async def locked(self) -> AsyncIterator[_Unit | None]:
+        """The backend lock, unless this task's unit of work already holds it."""
+        unit = self._unit.get()
+        if unit is not None:
+            yield unit
+            return
+        async with self._lock:
+            yield None
+
+    def record_undo(self, table: _Table, key: str) -> None:
+        unit = self._unit.get()
+        if unit is not None:
+            previous = table.rows.get(key)
+            unit.undo.append((table, key, None if previous is None else copy.deepcopy(previous)))
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Writes apply under the lock as they are made; an exception (or a cancellation)
+        replays the undo log backwards before the lock is released."""
+        if self._unit.get() is not None:
+            raise RuntimeError("units of work do not nest")
+        async with self._lock:
+            unit = _Unit(self)
+            token = self._unit.set(unit)
+            try:
+                yield
+            except BaseException:
+                for table, key, previous in reversed(unit.undo):
+                    _restore(table, key, previous)
+                raise
+            finally:
+                self._unit.reset(token)
+
+
+def _restore(table: _Table, key: str, previous: dict[str, Any] | None) -> None:
+    current = table.rows.pop(key, None)
+    if current is not None:
+        for fields, values in table.index_entries(current):
+            if table.unique.get(fields, {}).get(values) == key:
+                del table.unique[fields][values]
+    if previous is not None:
+        table.rows[key] = previous
+        for fields, values in table.index_entries(previous):
+            table.unique.setdefault(fields, {})[values] = key
 
 
 class MemoryRepository(DerivedReads[T]):
-    def __init__(self, spec: EntitySpec[T], table: _Table) -> None:
+    def __init__(self, spec: EntitySpec[T], table: _Table, backend: MemoryBackend) -> None:
         self.spec = spec
         self._table = table
+        self._backend = backend
 
     @property
     def entity_name(self) -> str:
@@ -157,62 +258,62 @@ class MemoryRepository(DerivedReads[T]):
         values = [revive(info, v) for v in seen]
         return sorted(values, key=cmp_to_key(compare_values))
 
-    # --- writes ------------------------------------------------------------------------------
+    # --- checks (under the backend lock) -------------------------------------------------------
 
     def _check_unique(self, record: Mapping[str, Any], own_key: str | None) -> None:
-        for field, value in unique_values(self.spec, record).items():
-            holder = self._table.unique.get(field, {}).get(value)
+        for fields, values in self._table.index_entries(record):
+            holder = self._table.unique.get(fields, {}).get(values)
             if holder is not None and holder != own_key and self._row(holder) is not None:
-                raise AlreadyExists(self.spec.name, field, value)
+                value = values[0] if len(values) == 1 else values
+                raise AlreadyExists(self.spec.name, unique_label(fields), value)
+
+    def _check_references(self, record: Mapping[str, Any]) -> None:
+        for rel in self.spec.references.values():
+            value = record.get(rel.local_field)
+            if value is None:
+                continue
+            target = self._backend.spec(rel.target)
+            if _live_row(target, self._backend.table(target), value) is None:
+                raise ReferenceNotFound(self.spec.name, rel.local_field, value, rel.target)
+
+    def _check_write(self, key: str, record: Mapping[str, Any]) -> None:
+        self._check_unique(record, key)
+        self._check_references(record)
+
+    # --- writes ------------------------------------------------------------------------------
 
     def _store(self, key: str, record: dict[str, Any]) -> None:
-        self._unindex(key)
-        self._table.rows[key] = copy.deepcopy(record)
-        for field, value in unique_values(self.spec, record).items():
-            self._table.unique.setdefault(field, {})[value] = key
-
-    def _unindex(self, key: str) -> None:
-        old = self._table.rows.get(key)
-        if old is None:
-            return
-        for field, value in unique_values(self.spec, old).items():
-            index = self._table.unique.get(field, {})
-            if index.get(value) == key:
-                del index[value]
-
-    def _remove(self, key: str) -> None:
-        self._unindex(key)
-        self._table.rows.pop(key, None)
+        _store(self._backend, self._table, key, record)
 
     def _prepare_new(self, entity: T) -> tuple[str, T, dict[str, Any]]:
-        key = entity_id(self.spec, entity)
-        stored = with_version(self.spec, entity, 1)
-        return key, stored, to_record(stored)
+        stored = new_entity(self.spec, entity)
+        return entity_id(self.spec, stored), stored, to_record(stored)
 
     async def add(self, entity: T) -> T:
         key, stored, record = self._prepare_new(entity)
-        async with self._table.lock:
+        async with self._backend.locked():
             if self._row(key) is not None:
                 raise AlreadyExists(self.spec.name, self.spec.id_field, key)
-            self._check_unique(record, None)
+            self._check_write(key, record)
             self._store(key, record)
         return stored
 
     async def add_many(self, entities: Sequence[T]) -> list[T]:
         prepared = [self._prepare_new(e) for e in entities]
-        async with self._table.lock:
+        async with self._backend.locked():
             # Check the whole batch (against the store and itself) before writing any of it.
             seen_keys: set[str] = set()
-            seen_unique: dict[str, set[Any]] = {}
+            seen_unique: set[tuple[tuple[str, ...], Any]] = set()
             for key, _, record in prepared:
                 if key in seen_keys or self._row(key) is not None:
                     raise AlreadyExists(self.spec.name, self.spec.id_field, key)
                 seen_keys.add(key)
-                self._check_unique(record, None)
-                for field, value in unique_values(self.spec, record).items():
-                    if value in seen_unique.setdefault(field, set()):
-                        raise AlreadyExists(self.spec.name, field, value)
-                    seen_unique[field].add(value)
+                self._check_write(key, record)
+                for fields, values in self._table.index_entries(record):
+                    if (fields, values) in seen_unique:
+                        value = values[0] if len(values) == 1 else values
+                        raise AlreadyExists(self.spec.name, unique_label(fields), value)
+                    seen_unique.add((fields, values))
             for key, _, record in prepared:
                 self._store(key, record)
         return [stored for _, stored, _ in prepared]
@@ -225,9 +326,10 @@ class MemoryRepository(DerivedReads[T]):
         rejection_message: str | None = None,
     ) -> T:
         key = entity_id(self.spec, entity)
+        validated = through_domain(self.spec, entity)
         return await self._guarded_write(
             key,
-            lambda _current: entity,
+            lambda _current: validated,
             version_of(self.spec, entity),
             conditions,
             rejection_message,
@@ -242,6 +344,7 @@ class MemoryRepository(DerivedReads[T]):
         conditions: FilterInput | None = None,
         rejection_message: str | None = None,
     ) -> T:
+        check_changes(self.spec, changes)
         return await self._guarded_write(
             id,
             lambda current: apply_changes(self.spec, current, changes),
@@ -253,13 +356,13 @@ class MemoryRepository(DerivedReads[T]):
     async def _guarded_write(
         self,
         key: str,
-        change: Any,
+        change: Callable[[T], T],
         expected_version: int | None,
         conditions: FilterInput | None,
         rejection_message: str | None,
     ) -> T:
         tree = parse_conditions(self.spec, conditions)
-        async with self._table.lock:
+        async with self._backend.locked():
             row = self._row(key)
             version_ok = (
                 expected_version is None
@@ -268,27 +371,27 @@ class MemoryRepository(DerivedReads[T]):
             )
             if row is None or not version_ok or not matches(row, tree):
                 raise diagnose_write(self.spec, key, row, expected_version, rejection_message)
-            current = self._revive(row)
-            updated = change(current)
+            updated = change(self._revive(row))
             if entity_id(self.spec, updated) != key:
                 raise ConcurrencyConflict(self.spec.name, key, expected_version)
             if self.spec.version_field is not None:
                 updated = with_version(self.spec, updated, int(row[self.spec.version_field]) + 1)
             record = to_record(updated)
-            self._check_unique(record, key)
+            self._check_write(key, record)
             self._store(key, record)
-        return updated  # type: ignore[no-any-return]
+        return updated
 
     async def upsert(self, entity: T) -> T:
         key = entity_id(self.spec, entity)
-        async with self._table.lock:
+        validated = through_domain(self.spec, entity)
+        async with self._backend.locked():
             row = self._row(key)
             version = 1
             if row is not None and self.spec.version_field is not None:
                 version = int(row[self.spec.version_field]) + 1
-            stored = with_version(self.spec, entity, version)
+            stored = with_version(self.spec, validated, version)
             record = to_record(stored)
-            self._check_unique(record, key)
+            self._check_write(key, record)
             self._store(key, record)
         return stored
 
@@ -301,7 +404,7 @@ class MemoryRepository(DerivedReads[T]):
         rejection_message: str | None = None,
     ) -> None:
         tree = parse_conditions(self.spec, conditions)
-        async with self._table.lock:
+        async with self._backend.locked():
             row = self._row(id)
             version_ok = (
                 expected_version is None
@@ -310,13 +413,73 @@ class MemoryRepository(DerivedReads[T]):
             )
             if row is None or not version_ok or not matches(row, tree):
                 raise diagnose_write(self.spec, id, row, expected_version, rejection_message)
-            self._remove(id)
+            _delete_rows(self._backend, self.spec, [id])
 
     async def delete_many(self, ids: Sequence[str]) -> int:
-        removed = 0
-        async with self._table.lock:
-            for key in dict.fromkeys(ids):
-                if self._row(key) is not None:
-                    self._remove(key)
-                    removed += 1
-        return removed
+        async with self._backend.locked():
+            keys = [key for key in dict.fromkeys(ids) if self._row(key) is not None]
+            _delete_rows(self._backend, self.spec, keys)
+        return len(keys)
+
+
+# --- row changes (the caller holds the backend lock) -------------------------------------------
+
+
+def _live_row(spec: EntitySpec[Any], table: _Table, key: str) -> dict[str, Any] | None:
+    row = table.rows.get(key)
+    if row is None or expired(spec, row, dt.datetime.now(dt.UTC)):
+        return None
+    return row
+
+
+def _store(backend: MemoryBackend, table: _Table, key: str, record: dict[str, Any]) -> None:
+    backend.record_undo(table, key)
+    _restore(table, key, copy.deepcopy(record))
+
+
+def _delete_rows(backend: MemoryBackend, spec: EntitySpec[Any], keys: Sequence[str]) -> None:
+    """Delete ``keys`` of ``spec`` and apply every enforced relation's ``on_delete`` rule:
+    everything is checked first (restrict), then everything is changed."""
+    deletions: dict[str, tuple[EntitySpec[Any], set[str]]] = {}
+    nullify: list[tuple[EntitySpec[Any], str, str]] = []  # (child spec, key, field)
+    _plan_delete(backend, spec, set(keys), deletions, nullify)
+    for child, key, field_name in nullify:
+        if key in deletions.get(child.name, (child, set()))[1]:
+            continue  # deleted anyway
+        table = backend.table(child)
+        _store(backend, table, key, {**table.rows[key], field_name: None})
+    for target, doomed in deletions.values():
+        table = backend.table(target)
+        for key in doomed:
+            backend.record_undo(table, key)
+            _restore(table, key, None)
+
+
+def _plan_delete(
+    backend: MemoryBackend,
+    spec: EntitySpec[Any],
+    keys: set[str],
+    deletions: dict[str, tuple[EntitySpec[Any], set[str]]],
+    nullify: list[tuple[EntitySpec[Any], str, str]],
+) -> None:
+    already = deletions.setdefault(spec.name, (spec, set()))[1]
+    new = keys - already
+    if not new:
+        return
+    already.update(new)
+    for child, rel in referencing(backend.specs, spec.name):
+        table = backend.table(child)
+        children = [
+            key
+            for key, row in table.rows.items()
+            if row.get(rel.local_field) in new and _live_row(child, table, key) is not None
+        ]
+        if not children:
+            continue
+        if rel.on_delete is OnDelete.RESTRICT:
+            holder = table.rows[children[0]][rel.local_field]
+            raise StillReferenced(spec.name, holder, f"{child.name}.{rel.local_field}")
+        if rel.on_delete is OnDelete.CASCADE:
+            _plan_delete(backend, child, set(children), deletions, nullify)
+        else:
+            nullify.extend((child, key, rel.local_field) for key in children)
