@@ -367,3 +367,25 @@ async def test_the_last_day_of_the_calendar_is_storable(integrity: RepositoryPro
     edge = dt.datetime(9999, 12, 31, 12, tzinfo=dt.UTC)
     stored = await integrity.of(Widget).add(Widget(sku="edge", created_at=edge))
     assert (await integrity.of(Widget).get_or_raise(stored.id)).created_at == edge
+
+
+async def test_a_view_cursor_survives_changes_to_the_related_records(
+    integrity: RepositoryProvider,
+) -> None:
+    # A relation filter is rewritten into the matching ids; the cursor is bound to the filter
+    # as given, so a new matching project between two pages does not void it.
+    first = await integrity.of(Project).add(Project(name="Same"))
+    await integrity.of(Task).add_many([Task(project_id=first.id, title=f"t{n}") for n in range(3)])
+    view = integrity.view("task")
+    query = Query(filter={"project.name": "Same"}, sort="title", limit=2)
+    page = await view.find(query)
+    assert [p.entity.title for p in page.items] == ["t0", "t1"]
+    await integrity.of(Project).add(Project(name="Same"))
+    rest = await view.find(
+        Query(filter={"project.name": "Same"}, sort="title", limit=2, cursor=page.next_cursor)
+    )
+    assert [p.entity.title for p in rest.items] == ["t2"]
+    with pytest.raises(InvalidCursor):
+        await view.find(
+            Query(filter={"project.name": "Other"}, sort="title", limit=2, cursor=page.next_cursor)
+        )

@@ -299,6 +299,10 @@ class Query:
     limit: int | None = None
     cursor: str | None = None
     offset: int | None = None
+    # What cursors are bound to instead of the parsed filter: a view that rewrites relation
+    # filters into id lists binds them to the filter it was given, so a related record that
+    # changes between two pages does not void the cursor.
+    binding: str | None = None
 
     def __post_init__(self) -> None:
         if self.cursor is not None and self.offset:
@@ -350,7 +354,8 @@ def prepare_query(
     sort = parse_sort(query.sort, schema)
     if not any(s.field == id_field for s in sort):
         sort = (*sort, SortField(id_field))
-    signer = CursorSigner(key, f"{scope}|{sort_signature(sort)}|{filter_fingerprint(tree)}")
+    bound_to = query.binding if query.binding is not None else filter_fingerprint(tree)
+    signer = CursorSigner(key, f"{scope}|{sort_signature(sort)}|{bound_to}")
     after: tuple[Any, ...] | None = None
     payload: Mapping[str, Any] | None = None
     if query.cursor is not None:

@@ -4,8 +4,22 @@ Semantics every adapter honours (the contract suite in ``tests/contract`` proves
 
 - Ids are strings. Entities are dataclasses; adapters hand back new instances, never the
   caller's object, and never share mutable state with their store.
-- Unique fields are enforced atomically by the database: N concurrent ``add`` calls with the
-  same unique value give exactly one success and ``AlreadyExists`` for the rest.
+- Every write goes through the domain: what is stored is what the entity's constructor gives
+  for those values (validation and normalisation included). ``add``/``add_many``/``upsert``/
+  ``update`` rebuild the entity; ``update_fields`` reads the stored row, merges the changes,
+  builds the entity and writes the whole result guarded by "nothing changed since the read"
+  (so it costs a read and a write: on PostgreSQL one transaction with ``SELECT ... FOR
+  UPDATE``; elsewhere a read then a write conditioned on the version read, retried when another
+  writer got in between and the caller gave no ``expected_version``). A refused write raises
+  the entity's own error (a ``DomainError``) or ``InvalidInput`` and changes nothing.
+- Unique fields and ``unique_together`` constraints are enforced atomically by the database: N
+  concurrent ``add`` calls with the same unique value give exactly one success and
+  ``AlreadyExists`` for the rest (``field`` names the constraint: ``sku`` or ``a+b``).
+- Relations declared with ``on_delete`` are enforced atomically by the backend: a write that
+  points a child at a missing target raises ``ReferenceNotFound``; deleting a target applies
+  ``restrict`` (``StillReferenced``), ``cascade`` or ``set_null`` to the children in the same
+  atomic step.
+- Several writes commit together in a unit of work (``ports.unit_of_work``).
 - When the entity has a version field, ``add`` stores version 1 and every write increments it.
   ``update`` succeeds only if the entity's version is the stored one; otherwise
   ``ConcurrencyConflict`` and nothing changes.

@@ -9,6 +9,7 @@ on the local key.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -60,6 +61,9 @@ class PopulatingViewRepository:
         tree = parse_includes(include)
         _check_includes(self._provider, self.spec, tree)
         rewritten = await resolve_relation_filters(self._provider, self.spec, query.filter)
+        binding = None
+        if rewritten != query.filter:  # bind cursors to the relation filter, not to its ids
+            binding = "view:" + json.dumps(query.filter, sort_keys=True, default=str)
         page = await self._repo.find(
             Query(
                 filter=rewritten,
@@ -67,6 +71,7 @@ class PopulatingViewRepository:
                 limit=query.limit,
                 cursor=query.cursor,
                 offset=query.offset,
+                binding=binding,
             )
         )
         items = await populate(self._provider, self.spec, page.items, tree)
