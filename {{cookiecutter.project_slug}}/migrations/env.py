@@ -1,9 +1,9 @@
 """Alembic environment: the target schema is the entity registry's metadata.
 
-``build_metadata`` derives every table, typed column and index from what
-``registrations.py`` declares, the same metadata the service uses when it creates tables on
-start-up, so ``alembic revision --autogenerate`` drafts exactly the change a new field or
-entity needs.
+``build_metadata`` derives every table, typed column, index (compound unique ones included)
+and foreign key (a relation with ``on_delete``) from what ``registrations.py`` declares, the
+same metadata the service uses when it creates tables on start-up, so ``alembic revision
+--autogenerate`` drafts exactly the change a new field, entity or rule needs.
 """
 
 from __future__ import annotations

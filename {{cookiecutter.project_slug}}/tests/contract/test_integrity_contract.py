@@ -160,8 +160,10 @@ async def test_restrict_refuses_to_delete_a_referenced_target(
     projects, tasks = integrity.of(Project), integrity.of(Task)
     project = await projects.add(Project(name="P"))
     task = await tasks.add(Task(project_id=project.id))
-    with pytest.raises(StillReferenced):
+    with pytest.raises(StillReferenced) as info:
         await projects.delete(project.id)
+    assert (info.value.entity, info.value.key) == ("project", project.id)
+    assert info.value.referenced_by == "task.project_id"
     with pytest.raises(StillReferenced):
         await projects.delete_many([project.id])
     assert await projects.get(project.id) == project

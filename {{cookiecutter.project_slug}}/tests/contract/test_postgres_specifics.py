@@ -3,6 +3,8 @@ all-or-nothing batches, and errors when the server is gone. Against a real serve
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +26,9 @@ from {{cookiecutter.package_name}}.ports.errors import (
     AlreadyExists,
     BackendUnavailable,
     ConditionFailed,
+    InvalidInput,
+    ReferenceNotFound,
+    StillReferenced,
 )
 from {{cookiecutter.package_name}}.ports.query import Query
 from {{cookiecutter.package_name}}.ports.repository import Populated
@@ -32,12 +37,18 @@ from tests.support.backend_postgres import connect_raw, open_postgres, postgres_
 from tests.support.entities import (
     Dimensions,
     Label,
+    Member,
     Owner,
+    Project,
     Session,
     Status,
+    Step,
+    Task,
     Team,
+    Vote,
     Widget,
     WidgetLabel,
+    build_integrity_registry,
     build_registry,
 )
 from tests.support.services import free_port
@@ -76,6 +87,24 @@ async def pg(request: pytest.FixtureRequest) -> AsyncIterator[RepositoryProvider
             yield provider
         finally:
             await provider.close()
+
+
+@pytest.fixture
+async def integrity_pg(request: pytest.FixtureRequest) -> AsyncIterator[RepositoryProvider]:
+    registry = build_integrity_registry(uuid.uuid4().hex[:10])
+    async with open_postgres(request, registry) as backend:
+        provider = RepositoryProvider(registry, {backend.name: lambda: backend}, backend.name)
+        await provider.start(create_schema=True)
+        try:
+            yield provider
+        finally:
+            await provider.close()
+
+
+def backend_of(provider: RepositoryProvider) -> PostgresBackend:
+    backend = provider.backend("postgres")
+    assert isinstance(backend, PostgresBackend)
+    return backend
 
 
 def engine_of(provider: RepositoryProvider) -> AsyncEngine:
@@ -178,19 +207,32 @@ async def test_a_duplicate_inside_one_batch_leaves_nothing_written(pg: Repositor
     assert await repo.count() == 0
 
 
-async def test_guarded_update_is_one_statement_and_reads_only_to_explain_a_refusal(
-    pg: RepositoryProvider,
-) -> None:
+async def test_update_fields_locks_the_row_then_writes_it_once(pg: RepositoryProvider) -> None:
     repo = pg.of(Widget)
     stored = await repo.add(widget(1, tags=["x"]))
     with statements(engine_of(pg)) as log:
         await repo.update_fields(
             stored.id, {"name": "n"}, expected_version=1, conditions={"tags": {"contains": "x"}}
         )
-    assert len(log.statements) == 1
-    assert log.statements[0].lstrip().upper().startswith("UPDATE")
+    assert [s.split()[0].upper() for s in log.statements] == ["SELECT", "UPDATE"]
+    assert "FOR UPDATE" in log.statements[0]
+    # a refusal is known from the locked read: nothing is written
     with statements(engine_of(pg)) as log, pytest.raises(ConditionFailed):
         await repo.update_fields(stored.id, {"name": "m"}, conditions={"quantity": {"gt": 5}})
+    assert [s.split()[0].upper() for s in log.statements] == ["SELECT"]
+    assert (await repo.get_or_raise(stored.id)).version == 2
+
+
+async def test_guarded_update_is_one_statement_and_reads_only_to_explain_a_refusal(
+    pg: RepositoryProvider,
+) -> None:
+    repo = pg.of(Widget)
+    stored = await repo.add(widget(1, tags=["x"]))
+    with statements(engine_of(pg)) as log:
+        stored = await repo.update(stored, conditions={"tags": {"contains": "x"}})
+    assert [s.split()[0].upper() for s in log.statements] == ["UPDATE"]
+    with statements(engine_of(pg)) as log, pytest.raises(ConditionFailed):
+        await repo.update(stored, conditions={"quantity": {"gt": 5}})
     assert [s.split()[0].upper() for s in log.statements] == ["UPDATE", "SELECT"]
 
 
@@ -367,6 +409,152 @@ async def test_like_wildcards_in_operands_are_literal(pg: RepositoryProvider) ->
     assert await repo.count({"name": {"iendswith": "% COTTON"}}) == 1
 
 
+# --- integrity: foreign keys, compound unique indexes, units of work ----------------------------
+
+
+async def test_references_are_foreign_keys_with_their_declared_rule(
+    integrity_pg: RepositoryProvider,
+) -> None:
+    registry = integrity_pg.registry
+    conn = await connect_raw()
+    try:
+        rows = await conn.fetch(
+            "SELECT conname, conrelid::regclass::text AS child, confrelid::regclass::text AS"
+            " target, confdeltype::text AS confdeltype FROM pg_constraint WHERE contype = 'f'"
+            " AND conrelid::regclass::text = ANY($1::text[])",
+            [spec.collection for spec in registry],
+        )
+        indexes = {
+            r["indexname"]: r["indexdef"]
+            for r in await conn.fetch(
+                "SELECT * FROM pg_indexes WHERE tablename = $1", registry.get("vote").collection
+            )
+        }
+    finally:
+        await conn.close()
+    found = {(r["child"], r["target"], r["confdeltype"]): r["conname"] for r in rows}
+    table = {name: registry.get(name).collection for name in ("project", "member", "task")}
+    tasks, steps, votes = (registry.get(n).collection for n in ("task", "step", "vote"))
+    # r: RESTRICT (checked at once, unlike NO ACTION), c: CASCADE, n: SET NULL
+    assert found == {
+        (tasks, table["project"], "r"): f"fk_{tasks}_project_id",
+        (tasks, table["member"], "n"): f"fk_{tasks}_assignee_id",
+        (steps, table["task"], "c"): f"fk_{steps}_task_id",
+        (votes, table["member"], "c"): f"fk_{votes}_member_id",
+        (votes, table["task"], "c"): f"fk_{votes}_task_id",
+    }
+    compound = indexes[f"uq_{votes}_member_id_task_id"]
+    assert "UNIQUE" in compound
+    assert "(member_id, task_id)" in compound
+
+
+async def test_integrity_errors_name_what_was_refused(integrity_pg: RepositoryProvider) -> None:
+    projects, tasks, votes = integrity_pg.of(Project), integrity_pg.of(Task), integrity_pg.of(Vote)
+    with pytest.raises(ReferenceNotFound) as missing:
+        await tasks.add_many([Task(project_id="nowhere")])
+    assert (missing.value.entity, missing.value.field) == ("task", "project_id")
+    assert (missing.value.value, missing.value.target) == ("nowhere", "project")
+
+    project = await projects.add(Project(name="P"))
+    task = await tasks.add(Task(project_id=project.id))
+    with pytest.raises(StillReferenced) as referenced:
+        await projects.delete(project.id)
+    assert (referenced.value.entity, referenced.value.key) == ("project", project.id)
+    assert referenced.value.referenced_by == "task.project_id"
+
+    member = await integrity_pg.of(Member).add(Member(name="Ada"))
+    await votes.add(Vote(member.id, task.id))
+    with pytest.raises(AlreadyExists) as clash:
+        await votes.add(Vote(member.id, task.id))
+    assert (clash.value.field, clash.value.value) == ("member_id+task_id", (member.id, task.id))
+
+
+async def test_set_null_keeps_the_childs_version(integrity_pg: RepositoryProvider) -> None:
+    project = await integrity_pg.of(Project).add(Project(name="P"))
+    member = await integrity_pg.of(Member).add(Member(name="Ada"))
+    task = await integrity_pg.of(Task).add(Task(project_id=project.id, assignee_id=member.id))
+    await integrity_pg.of(Member).delete(member.id)
+    after = await integrity_pg.of(Task).get_or_raise(task.id)
+    assert (after.assignee_id, after.version) == (None, task.version)
+
+
+async def test_a_unit_of_work_is_one_transaction_on_one_connection(
+    integrity_pg: RepositoryProvider,
+) -> None:
+    seen: list[Any] = []
+    sync_engine = engine_of(integrity_pg).sync_engine
+
+    def record(conn: Any, *args: Any) -> None:
+        seen.append(conn.connection.dbapi_connection)
+
+    event.listen(sync_engine, "before_cursor_execute", record)
+    try:
+        async with integrity_pg.unit_of_work() as uow:
+            project = await uow.of(Project).add(Project(name="P"))
+            assert await uow.of(Project).get(project.id) == project  # reads see the unit
+            # tasks started inside the unit write into it, one statement at a time
+            await asyncio.gather(
+                *(uow.of(Task).add(Task(project_id=project.id, title=f"t{n}")) for n in range(5))
+            )
+            await uow.of(Project).update_fields(project.id, {"name": "Q"})
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", record)
+    assert len({id(c) for c in seen}) == 1
+    assert await integrity_pg.of(Task).count({"project_id": project.id}) == 5
+
+
+async def test_a_refused_write_inside_a_unit_leaves_the_unit_usable(
+    integrity_pg: RepositoryProvider,
+) -> None:
+    projects = integrity_pg.of(Project)
+    taken = await projects.add(Project(name="Taken", code="t"))
+    async with integrity_pg.unit_of_work() as uow:
+        with pytest.raises(AlreadyExists):
+            await uow.of(Project).add(Project(name="Clash", code="T"))
+        with pytest.raises(ReferenceNotFound):
+            await uow.of(Task).add(Task(project_id="missing"))
+        with pytest.raises(InvalidInput):
+            await uow.of(Project).update_fields(taken.id, {"name": " "})
+        await uow.of(Project).update_fields(taken.id, {"name": "Kept"})
+
+        async def inner_unit() -> None:
+            async with integrity_pg.unit_of_work() as inner:  # a unit in a unit: a savepoint
+                await inner.of(Member).add(Member(name="undone"))
+                await inner.of(Step).add(Step(task_id="missing"))
+
+        with pytest.raises(ReferenceNotFound):
+            await inner_unit()
+    assert (await projects.get_or_raise(taken.id)).name == "Kept"
+    assert await projects.count() == 1
+    assert await integrity_pg.of(Member).count() == 0
+
+
+async def test_a_failing_unit_propagates_the_original_error(
+    integrity_pg: RepositoryProvider,
+) -> None:
+    project = await integrity_pg.of(Project).add(Project(name="P"))
+
+    class Boom(Exception):
+        pass
+
+    async def refused() -> None:
+        async with integrity_pg.unit_of_work() as uow:
+            await uow.of(Task).add(Task(project_id=project.id))
+            await uow.of(Project).delete(project.id)  # the task just added still points at it
+
+    async def failing() -> None:
+        async with integrity_pg.unit_of_work() as uow:
+            await uow.of(Member).add(Member(name="Ada"))
+            raise Boom
+
+    with pytest.raises(StillReferenced):
+        await refused()
+    with pytest.raises(Boom):
+        await failing()
+    assert await integrity_pg.of(Task).count() == 0
+    assert await integrity_pg.of(Member).count() == 0
+
+
 # --- outages --------------------------------------------------------------------------------------
 
 
@@ -379,20 +567,54 @@ async def test_backend_unavailable_on_a_closed_port() -> None:
         closed, pool_size=1, max_overflow=0, pool_timeout=1.0, statement_timeout_ms=1000
     )
     started = time.perf_counter()
+    refusals: list[BackendUnavailable] = []
     try:
         await backend.start(list(registry), create_schema=False)
-        with pytest.raises(BackendUnavailable):
+        with pytest.raises(BackendUnavailable) as info:
             await backend.ping()
+        refusals.append(info.value)
         repo = backend.repository(registry.get("widget"))
-        with pytest.raises(BackendUnavailable):
+        with pytest.raises(BackendUnavailable) as info:
             await repo.get("anything")
-        with pytest.raises(BackendUnavailable):
+        refusals.append(info.value)
+        with pytest.raises(BackendUnavailable) as info:
             await repo.add(widget(1))
-        with pytest.raises(BackendUnavailable):
+        refusals.append(info.value)
+        with pytest.raises(BackendUnavailable) as info:
+            async with backend.transaction():
+                pass
+        refusals.append(info.value)
+        with pytest.raises(BackendUnavailable) as info:
             await backend.start(list(registry), create_schema=True)
+        refusals.append(info.value)
     finally:
         await backend.close()
     assert time.perf_counter() - started < 5
+    # plain words for the caller; the driver's class names and text only go to the log
+    for refusal in refusals:
+        assert refusal.message == "postgres is unavailable: cannot connect to the database"
+
+
+async def test_driver_text_is_logged_never_returned(
+    pg: RepositoryProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = widget_repo(pg)
+    # A value the driver cannot encode (an int where a JSON column expects structure is fine,
+    # a str in a BIGINT column is not): the port would refuse it, so write straight through.
+    statement = repo.table.insert().values(
+        {**{c.name: None for c in repo.table.c}, "id": "x", "quantity": "many"}
+    )
+
+    async def work(conn: Any) -> None:
+        await conn.execute(statement)
+
+    with caplog.at_level(logging.WARNING), pytest.raises(InvalidInput) as info:
+        await repo._run(work)
+    assert info.value.message == "widget: a value cannot be stored in its column"
+    assert "many" in caplog.text or "str" in caplog.text  # the detail is in the log
+
+
+# --- outages ---
 
 
 async def test_repositories_refuse_to_work_before_start() -> None:

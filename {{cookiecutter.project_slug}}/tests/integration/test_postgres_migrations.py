@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from {{cookiecutter.package_name}}.adapters.persistence.postgres import PostgresBackend
 from {{cookiecutter.package_name}}.domain.library import Author, Book, Genre
+from {{cookiecutter.package_name}}.ports.errors import ReferenceNotFound, StillReferenced
 from {{cookiecutter.package_name}}.registrations import build_registry
 
 from tests.support.backend_postgres import connect_raw, postgres_url
@@ -53,6 +54,20 @@ async def alembic(url: str, *args: str) -> tuple[int, str]:
     return int(process.returncode or 0), output.decode()
 
 
+async def foreign_keys_of(url: str) -> dict[str, tuple[str, str, str]]:
+    """Foreign key name -> (child table, target table, ON DELETE rule: r, c, n or a)."""
+    conn = await connect_raw(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT conname, conrelid::regclass::text AS child,"
+            " confrelid::regclass::text AS target, confdeltype::text AS rule"
+            " FROM pg_constraint WHERE contype = 'f'"
+        )
+    finally:
+        await conn.close()
+    return {r["conname"]: (r["child"], r["target"], r["rule"]) for r in rows}
+
+
 async def tables_of(url: str) -> dict[str, dict[str, str]]:
     conn = await connect_raw(url)
     try:
@@ -68,6 +83,23 @@ async def tables_of(url: str) -> dict[str, dict[str, str]]:
         tables.setdefault(row["table_name"], {})[row["column_name"]] = row["data_type"]
     tables["<indexes>"] = {r["indexname"]: r["indexdef"] for r in indexes}
     return tables
+
+
+async def test_the_foreign_key_migration_refuses_existing_orphans(fresh_database: str) -> None:
+    code, output = await alembic(fresh_database, "upgrade", "0001")
+    assert code == 0, output
+    conn = await connect_raw(fresh_database)
+    try:
+        await conn.execute(
+            "INSERT INTO authors (id, name, email, publisher_id, bio, created_at, version)"
+            " VALUES ('a1', 'Ada', 'ada@example.org', 'gone', '', now(), 1)"
+        )
+    finally:
+        await conn.close()
+    code, output = await alembic(fresh_database, "upgrade", "head")
+    assert code != 0
+    assert "1 row(s) of authors.publisher_id point at no publishers row" in output
+    assert await foreign_keys_of(fresh_database) == {}  # nothing half-applied
 
 
 async def test_migrations_build_the_registry_schema_with_no_autogenerate_diff(
@@ -86,6 +118,12 @@ async def test_migrations_build_the_registry_schema_with_no_autogenerate_diff(
     assert "UNIQUE" in tables["<indexes>"]["uq_books_isbn"]
     assert "UNIQUE" in tables["<indexes>"]["uq_authors_email"]
     assert "ix_books_author_id" in tables["<indexes>"]
+
+    # the example's enforced relations are foreign keys, ON DELETE RESTRICT (r), not NO ACTION
+    assert await foreign_keys_of(fresh_database) == {
+        "fk_authors_publisher_id": ("authors", "publishers", "r"),
+        "fk_books_author_id": ("books", "authors", "r"),
+    }
 
     code, output = await alembic(fresh_database, "check")
     assert code == 0, output
@@ -111,8 +149,17 @@ async def test_migrations_build_the_registry_schema_with_no_autogenerate_diff(
         )
         assert await books.get(book.id) == book
         assert [b.id for b in await books.find_all({"tags": {"contains": "maths"}})] == [book.id]
+        with pytest.raises(StillReferenced):  # the migrated foreign key refuses it
+            await authors.delete(ada.id)
+        with pytest.raises(ReferenceNotFound):
+            await books.update_fields(book.id, {"author_id": "nobody"})
     finally:
         await backend.close()
+
+    code, output = await alembic(fresh_database, "downgrade", "0001")
+    assert code == 0, output
+    assert await foreign_keys_of(fresh_database) == {}
+    assert {"publishers", "authors", "books"} <= set(await tables_of(fresh_database))
 
     code, output = await alembic(fresh_database, "downgrade", "base")
     assert code == 0, output

@@ -1,25 +1,68 @@
-"""The PostgreSQL backend: one async engine (SQLAlchemy 2 + asyncpg) for the process."""
+"""The PostgreSQL backend: one async engine (SQLAlchemy 2 + asyncpg) for the process, and
+its units of work (one database transaction on one connection)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import itertools
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from ....ports.errors import BackendUnavailable
 from ....ports.repository import Repository
 from ....settings import PersistenceKitSettings
-from ..registry import EntitySpec
-from .errors import BACKEND, translated
+from ..registry import EntitySpec, Relation
+from .errors import BACKEND, DATABASE_ERRORS, translate, translated
 from .repository import PostgresRepository
-from .schema import json_dumps, table_for
+from .schema import foreign_key_name, json_dumps, table_for
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+_units = itertools.count()
 
 # Serialises CREATE TABLE between service instances starting at the same time.
 SCHEMA_LOCK_KEY = 0x6B_69_74_5F_64_64_6C  # "kit_ddl"
+
+
+class Unit:
+    """The connection of a running unit of work, and the lock that keeps the tasks the unit
+    starts from sending statements on it at the same time (a connection runs one at a time).
+    """
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.lock = asyncio.Lock()
+
+    async def run(self, work: Callable[[AsyncConnection], Awaitable[R]], *, savepoint: bool) -> R:
+        """``work`` on the unit's connection; with ``savepoint`` a failure undoes only its own
+        statements, so the unit stays usable and the original error propagates."""
+        async with self.lock:
+            if not savepoint:
+                return await work(self.connection)
+            nested = await self.connection.begin_nested()
+            try:
+                result = await work(self.connection)
+            except Exception:
+                await _quietly(nested.rollback(), "rollback to savepoint")
+                raise
+            await nested.commit()
+            return result
+
+
+async def _quietly(action: Awaitable[Any], what: str) -> None:
+    """Clean-up whose own failure must not replace the error being raised: logged instead."""
+    try:
+        await action
+    except Exception as exc:  # the original error is the one that matters
+        log.warning("postgres %s failed (%s): %s", what, type(exc).__name__, exc)
 
 
 class PostgresBackend:
@@ -51,6 +94,12 @@ class PostgresBackend:
         self.metadata = sa.MetaData(schema=schema)
         self._engine: AsyncEngine | None = None
         self._autocommit: AsyncEngine | None = None
+        self._specs: dict[str, EntitySpec[Any]] = {}
+        # Enforced relations by the name of their foreign key: a violation names its key.
+        self.foreign_keys: dict[str, tuple[EntitySpec[Any], Relation]] = {}
+        self._unit: ContextVar[Unit | None] = ContextVar(
+            f"postgres_unit_{next(_units)}", default=None
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -70,7 +119,11 @@ class PostgresBackend:
                 connect_args={"timeout": self.pool_timeout, "server_settings": server_settings},
             )
             self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
-        tables = [table_for(spec, self.metadata) for spec in specs]
+        self._specs.update({spec.name: spec for spec in specs})
+        for spec in specs:
+            for rel in spec.references.values():
+                self.foreign_keys[foreign_key_name(spec, rel)] = (spec, rel)
+        tables = [self.table(spec) for spec in specs]
         if create_schema and tables:
             await self.create_tables(tables)
 
@@ -111,10 +164,77 @@ class PostgresBackend:
         return self._autocommit
 
     def table(self, spec: EntitySpec[Any]) -> sa.Table:
-        return table_for(spec, self.metadata)
+        return table_for(spec, self.metadata, {**self._specs, spec.name: spec})
 
     def repository(self, spec: EntitySpec[T]) -> Repository[T]:
         return PostgresRepository(spec, self.table(spec), self)
+
+    # --- units of work ---------------------------------------------------------------------
+
+    def active_unit(self) -> Unit | None:
+        """The unit of work the current task (or the task that started it) is inside."""
+        return self._unit.get()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One database transaction on one connection: every repository operation of this
+        backend inside the block (reads included, in this task and the tasks it starts) runs
+        on it; a clean exit commits, an exception or a cancellation rolls everything back and
+        propagates unchanged. A unit inside a unit is a savepoint of the outer one."""
+        outer = self._unit.get()
+        if outer is not None:
+            async with self._savepoint(outer):
+                yield
+            return
+        try:
+            connection = await self.engine.connect()
+        except DATABASE_ERRORS as exc:
+            raise translate(exc, "unit of work") from exc
+        token = self._unit.set(Unit(connection))
+        try:
+            try:
+                await connection.begin()
+            except DATABASE_ERRORS as exc:
+                raise translate(exc, "unit of work") from exc
+            yield
+        except BaseException:
+            self._unit.reset(token)
+            # Shielded: a second cancellation must not leave the transaction half closed.
+            await asyncio.shield(_discard(connection))
+            raise
+        self._unit.reset(token)
+        try:
+            await connection.commit()
+        except DATABASE_ERRORS as exc:
+            await asyncio.shield(_discard(connection))
+            raise translate(exc, "unit of work") from exc
+        await _quietly(connection.close(), "close")
+
+    @asynccontextmanager
+    async def _savepoint(self, unit: Unit) -> AsyncIterator[None]:
+        async with unit.lock:
+            try:
+                nested = await unit.connection.begin_nested()
+            except DATABASE_ERRORS as exc:
+                raise translate(exc, "unit of work") from exc
+        try:
+            yield
+        except BaseException:
+            async with unit.lock:
+                await _quietly(nested.rollback(), "rollback to savepoint")
+            raise
+        async with unit.lock:
+            try:
+                await nested.commit()
+            except DATABASE_ERRORS as exc:
+                raise translate(exc, "unit of work") from exc
+
+
+async def _discard(connection: AsyncConnection) -> None:
+    """Roll back and give the connection back; a connection that cannot roll back is closed
+    (the server then discards the transaction with the session)."""
+    await _quietly(connection.rollback(), "rollback")
+    await _quietly(connection.close(), "close")
 
 
 def build_backend(settings: PersistenceKitSettings) -> PostgresBackend:

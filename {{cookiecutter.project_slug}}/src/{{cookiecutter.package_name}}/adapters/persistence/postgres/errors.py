@@ -1,4 +1,9 @@
-"""Driver errors to kit errors: nothing from SQLAlchemy or asyncpg leaves the adapter."""
+"""Driver errors to kit errors: nothing from SQLAlchemy or asyncpg leaves the adapter.
+
+Kit error messages reach HTTP bodies, so they say what happened in plain words and never
+carry the driver's text, an exception's class name or a SQLSTATE; those are logged (warning,
+or error for a schema that is behind the code) for whoever runs the service.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,16 @@ from typing import Any
 import sqlalchemy.exc as sa_exc
 
 from ....ports.errors import AlreadyExists, BackendUnavailable, InvalidInput, KitError
+from ..common import unique_label
 
 log = logging.getLogger(__name__)
 
 BACKEND = "postgres"
 UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+IN_FAILED_TRANSACTION = "25P02"
 _KEY_DETAIL = re.compile(r"Key \((?P<columns>.+?)\)=\((?P<value>.*)\) already exists")
+_FK_DETAIL = re.compile(r"Key \((?P<columns>.+?)\)=\((?P<value>.*)\) is (?:not present|still)")
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -47,24 +56,45 @@ def sqlstate(exc: BaseException) -> str | None:
 def already_exists(
     entity: str,
     exc: BaseException,
-    constraint_fields: Mapping[str, str],
+    constraint_fields: Mapping[str, tuple[str, ...]],
     records: Sequence[Mapping[str, Any]] = (),
 ) -> AlreadyExists:
-    """Name the field whose unique index (or primary key) refused the write, and its value
-    (typed, from the records written, when one of them holds the value the database quotes)."""
+    """Name the fields whose unique index (or primary key) refused the write, and their value
+    (typed, from the records written, when one of them holds the value the database quotes):
+    ``AlreadyExists(entity, "a+b", (va, vb))`` for a compound constraint."""
     driver = _driver_error(exc)
     constraint = getattr(driver, "constraint_name", None) or ""
     detail = getattr(driver, "detail", None) or ""
-    field = constraint_fields.get(constraint)
     match = _KEY_DETAIL.search(detail)
-    if field is None:
-        field = match.group("columns") if match else "unique field"
-    value: Any = match.group("value") if match else None
+    fields = constraint_fields.get(constraint)
+    if fields is None:
+        columns = match.group("columns") if match else ""
+        fields = tuple(c.strip().strip('"') for c in columns.split(",") if c.strip())
+    quoted: str | None = match.group("value") if match else None
     for record in records:
-        candidate = record.get(field)
-        if candidate is not None and (value is None or _quoted(candidate) == value):
-            return AlreadyExists(entity, field, candidate)
-    return AlreadyExists(entity, field, value)
+        values = tuple(record.get(f) for f in fields)
+        if not values or any(v is None for v in values):
+            continue
+        if quoted is None or ", ".join(_quoted(v) for v in values) == quoted:
+            return AlreadyExists(entity, _label(fields), values[0] if len(values) == 1 else values)
+    value: Any = quoted
+    if quoted is not None and len(fields) > 1:
+        parts = tuple(quoted.split(", "))
+        value = parts if len(parts) == len(fields) else quoted
+    return AlreadyExists(entity, _label(fields), value)
+
+
+def _label(fields: Sequence[str]) -> str:
+    return unique_label(fields) if fields else "unique field"
+
+
+def reference_detail(exc: BaseException) -> tuple[str | None, str | None]:
+    """The foreign key a violation names, and the key value the database quotes (if any)."""
+    driver = _driver_error(exc)
+    constraint = getattr(driver, "constraint_name", None)
+    detail = getattr(driver, "detail", None) or ""
+    match = _FK_DETAIL.search(detail)
+    return constraint, (match.group("value") if match else None)
 
 
 def _quoted(value: Any) -> str:
@@ -72,26 +102,51 @@ def _quoted(value: Any) -> str:
 
 
 def translate(exc: BaseException, entity: str) -> KitError:
-    """A kit error for any database failure (unique violations are handled by the caller)."""
+    """A kit error for any database failure (unique and foreign key violations are handled by
+    the caller). The message says what happened in plain words; the driver's text, the
+    exception's class and the SQLSTATE only go to the log."""
     state = sqlstate(exc) or ""
-    if not state and _bad_value(exc):
-        return InvalidInput(f"{entity}: a value does not fit its column ({_first_line(exc)})")
-    if state.startswith(("22", "23")):  # data exception, integrity violation
-        driver = _driver_error(exc)
-        message = getattr(driver, "message", None) or str(driver or exc).splitlines()[0]
-        return InvalidInput(f"{entity}: the database refused the value ({message})")
+    error = _translate(exc, entity, state)
+    level = logging.ERROR if state.startswith("42") else logging.WARNING
+    log.log(
+        level,
+        "postgres error for %s (sqlstate %s, %s): %s",
+        entity,
+        state or "-",
+        type(exc).__name__,
+        _first_line(exc),
+    )
+    return error
+
+
+def _translate(exc: BaseException, entity: str, state: str) -> KitError:
+    if state.startswith("22") or (not state and _bad_value(exc)):
+        # a data exception (out of range, bad encoding...) or a value the driver cannot encode
+        return InvalidInput(f"{entity}: a value cannot be stored in its column")
+    if state.startswith("23"):  # integrity violation (not null, check...)
+        return InvalidInput(f"{entity}: the database refused the record (it breaks a constraint)")
     if state == "57014":
-        return BackendUnavailable(BACKEND, "statement timeout")
+        return BackendUnavailable(BACKEND, "a statement took too long and was cancelled")
+    if state == IN_FAILED_TRANSACTION:
+        return BackendUnavailable(BACKEND, "an earlier error aborted this unit of work")
+    if state in ("40001", "40P01"):  # serialization failure, deadlock
+        return BackendUnavailable(BACKEND, "a concurrent transaction got in the way; retry")
     if state.startswith("42"):
         # undefined table/column: the schema is missing or behind the code
-        log.error("postgres schema error for %s: %s", entity, exc)
         return BackendUnavailable(BACKEND, "schema out of date: run the migrations")
     if isinstance(exc, sa_exc.TimeoutError | TimeoutError):
         return BackendUnavailable(BACKEND, "timed out waiting for a connection")
-    if isinstance(exc, OSError | ConnectionError):
-        return BackendUnavailable(BACKEND, f"cannot connect ({type(exc).__name__})")
-    log.warning("postgres error for %s (sqlstate %s): %s", entity, state or "-", exc)
-    return BackendUnavailable(BACKEND, f"database error ({state or type(exc).__name__})")
+    if isinstance(exc, OSError | ConnectionError) or _lost_connection(exc):
+        return BackendUnavailable(BACKEND, "cannot connect to the database")
+    return BackendUnavailable(BACKEND, "the database failed to answer")
+
+
+def _lost_connection(exc: BaseException) -> bool:
+    return any(
+        isinstance(current, sa_exc.InterfaceError | OSError | ConnectionError)
+        or getattr(current, "connection_invalidated", False)
+        for current in _chain(exc)
+    )
 
 
 def _bad_value(exc: BaseException) -> bool:
@@ -101,7 +156,8 @@ def _bad_value(exc: BaseException) -> bool:
 
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
-    return str(orig if orig is not None else exc).splitlines()[0][:200]
+    text = str(orig if orig is not None else exc).strip()
+    return (text.splitlines() or [""])[0][:300]
 
 
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (

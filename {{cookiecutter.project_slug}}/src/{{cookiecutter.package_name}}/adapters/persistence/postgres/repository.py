@@ -1,13 +1,35 @@
-"""The PostgreSQL repository: every operation is one SQL statement where the port allows it.
+"""The PostgreSQL repository: one SQL statement per operation where the port allows it.
 
-- Guarded writes are ``UPDATE/DELETE ... WHERE id = :id AND version = :v AND <conditions>``;
-  the row count decides, and only when nothing matched does a follow-up read say why
+Round trips per operation (outside a unit of work; a single statement runs in autocommit):
+
+- ``get``, ``get_many``, ``find``, ``count``, ``exists``, ``distinct``: 1.
+- ``add``, ``update``, ``upsert``, ``delete``, ``delete_many``: 1. The entity is rebuilt
+  through its constructor first (``through_domain``: validated and normalised), then written
+  by one ``INSERT``, guarded ``UPDATE ... RETURNING``, ``INSERT ... ON CONFLICT (id) DO
+  UPDATE`` or guarded ``DELETE``. A refused guarded write reads once more to say why
   (``NotFound``, ``ConcurrencyConflict`` or ``ConditionFailed``).
-- Unique fields are unique indexes: the database arbitrates races, and a violation becomes
-  ``AlreadyExists`` naming the field its index guards.
-- ``add_many`` is one cached ``INSERT`` executed for every row (asyncpg pipelines them),
-  all rows in one transaction.
-- ``upsert`` is ``INSERT ... ON CONFLICT (id) DO UPDATE`` with the version bumped in SQL.
+- ``add_many``: 1 for one row; else BEGIN, one cached ``INSERT`` per chunk (asyncpg
+  pipelines the rows), COMMIT: the batch is all-or-nothing.
+- ``update_fields``: 4: BEGIN, ``SELECT ... FOR UPDATE`` of the live row (the caller's
+  conditions evaluated in the same statement), the merged values through the entity's
+  constructor, ``UPDATE ... SET <every column> ... RETURNING``, COMMIT. The row lock means
+  nothing can change it in between; a refusal (missing row, stale version, false condition,
+  a value the domain rejects) is known after the SELECT and rolls back, 3 round trips,
+  leaving the row and its version untouched.
+- Inside a unit of work (``backend.transaction()``) every operation runs on the unit's
+  connection. Reads cost the same; a write is wrapped in SAVEPOINT ... RELEASE (2 more round
+  trips; ``update_fields`` and ``add_many`` use them instead of BEGIN/COMMIT, so 4 and 2 + one
+  per chunk), so a refused write undoes only itself, the unit stays usable, and the original
+  error propagates. The unit itself adds BEGIN and COMMIT.
+
+The database does the work, and keeps the integrity:
+
+- Unique fields and ``unique_together`` constraints are unique indexes: the database
+  arbitrates races, and a violation becomes ``AlreadyExists`` naming the fields (``a+b``).
+- Enforced relations are foreign keys: a child pointing at nothing is ``ReferenceNotFound``,
+  deleting a target ``ON DELETE RESTRICT`` still points at is ``StillReferenced``; cascades and
+  ``SET NULL`` run in the database, atomically with the delete (the children's version is not
+  bumped by ``SET NULL``).
 - Filters, sorts, keyset cursors, counts and distinct values all run in the database.
 - Rows past their expiry (``ttl_field``) are invisible to every read and write; writes that
   collide with an expired row purge the expired rows once and retry.
@@ -24,31 +46,40 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ....ports.errors import AlreadyExists, InvalidCursor, InvalidInput
+from ....ports.errors import (
+    AlreadyExists,
+    InvalidCursor,
+    KitError,
+    ReferenceNotFound,
+    StillReferenced,
+)
 from ....ports.query import FilterInput, Page, Query, parse_sort
 from ....ports.repository import Repository
 from ..codec import from_record, revive, to_record
 from ..common import (
     DerivedReads,
     build_page,
+    check_changes,
     diagnose_write,
     entity_id,
     parse_conditions,
     prepare,
+    through_domain,
     validate_field,
     version_of,
-    with_version,
 )
-from ..registry import EntitySpec
+from ..registry import EntitySpec, Relation
 from .compiler import Clause, SqlCompiler
 from .errors import (
     DATABASE_ERRORS,
+    FOREIGN_KEY_VIOLATION,
     UNIQUE_VIOLATION,
     already_exists,
+    reference_detail,
     sqlstate,
     translate,
 )
-from .schema import to_db, to_row, unique_fields
+from .schema import to_row, unique_fields
 
 if TYPE_CHECKING:
     from .backend import PostgresBackend
@@ -58,6 +89,7 @@ R = TypeVar("R")
 
 MAX_BIND_PARAMETERS = 32_000  # PostgreSQL's wire protocol allows 32767 per statement
 MAX_ROWS_PER_INSERT = 1_000
+GUARD = "kit:guard"  # the caller's conditions, evaluated by update_fields' SELECT
 
 
 class PostgresRepository(DerivedReads[T]):
@@ -68,7 +100,7 @@ class PostgresRepository(DerivedReads[T]):
         self._sql = SqlCompiler(spec, table)
         self._id = table.c[spec.id_field]
         self._version = table.c[spec.version_field] if spec.version_field else None
-        self._unique: Mapping[str, str] = unique_fields(table)
+        self._unique: Mapping[str, tuple[str, ...]] = unique_fields(table)
         self.chunk_size = max(
             1, min(MAX_ROWS_PER_INSERT, MAX_BIND_PARAMETERS // max(1, len(table.columns)))
         )
@@ -89,25 +121,70 @@ class PostgresRepository(DerivedReads[T]):
         work: Callable[[AsyncConnection], Awaitable[R]],
         *,
         records: Sequence[Mapping[str, Any]] = (),
-        transaction: bool = False,
+        atomic: bool = False,
+        write: bool = False,
+        deleting: Sequence[str] | None = None,
     ) -> R:
-        """Run ``work`` on a pooled connection, translating every driver error.
+        """Run ``work`` on a connection, translating every driver error.
 
-        Single statements run in autocommit (no BEGIN/COMMIT round trips: a statement is
-        atomic on its own); ``transaction=True`` wraps several in one transaction.
+        In a unit of work: on the unit's connection (a write inside a savepoint). Otherwise a
+        single statement runs in autocommit (no BEGIN/COMMIT round trips: a statement is
+        atomic on its own); ``atomic=True`` wraps several in one transaction. ``records`` are
+        the rows written (to name the value a constraint refused); ``deleting`` the ids a
+        delete targets (a foreign key refusing it means they are still referenced).
         """
         try:
-            if transaction:
+            unit = self._backend.active_unit()
+            if unit is not None:
+                return await unit.run(work, savepoint=write or atomic)
+            if atomic:
                 async with self._backend.engine.begin() as conn:
                     return await work(conn)
             async with self._backend.autocommit_engine.connect() as conn:
                 return await work(conn)
         except sa_exc.IntegrityError as exc:
-            if sqlstate(exc) == UNIQUE_VIOLATION:
+            state = sqlstate(exc)
+            if state == UNIQUE_VIOLATION:
                 raise already_exists(self.spec.name, exc, self._unique, records) from exc
+            if state == FOREIGN_KEY_VIOLATION:
+                raise self._reference_error(exc, records, deleting) from exc
             raise translate(exc, self.spec.name) from exc
         except DATABASE_ERRORS as exc:
             raise translate(exc, self.spec.name) from exc
+
+    def _reference_error(
+        self,
+        exc: BaseException,
+        records: Sequence[Mapping[str, Any]],
+        deleting: Sequence[str] | None,
+    ) -> KitError:
+        """A foreign key refused the statement: a delete of a target something still points
+        at (``StillReferenced``), or a child written pointing at nothing (``ReferenceNotFound``)."""
+        constraint, quoted = reference_detail(exc)
+        found = self._backend.foreign_keys.get(constraint or "")
+        if deleting is not None:
+            # The refused row may be one a cascade reached, so the key names the target.
+            child, rel = found if found is not None else (None, None)
+            target = rel.target if rel is not None else self.spec.name
+            key: Any = quoted
+            if key is None:
+                key = deleting[0] if len(deleting) == 1 else list(deleting)
+            holder = f"{child.name}.{rel.local_field}" if child and rel else "other records"
+            return StillReferenced(target, key, holder)
+        rel = self._relation(found)
+        value: Any = quoted
+        for record in records:
+            candidate = record.get(rel.local_field)
+            if candidate is not None and (quoted is None or str(candidate) == quoted):
+                value = candidate
+                break
+        return ReferenceNotFound(self.spec.name, rel.local_field, value, rel.target)
+
+    def _relation(self, found: tuple[EntitySpec[Any], Relation] | None) -> Relation:
+        if found is not None and found[0].name == self.spec.name:
+            return found[1]
+        references = list(self.spec.references.values())
+        return references[0] if references else Relation(target="?", local_field="reference")
 
     async def _rows(
         self, statement: sa.Executable, parameters: Mapping[str, Any] | None = None
@@ -125,12 +202,15 @@ class PostgresRepository(DerivedReads[T]):
         return await self._run(work)
 
     async def _rowcount(
-        self, statement: sa.Executable, records: Sequence[Mapping[str, Any]] = ()
+        self,
+        statement: sa.Executable,
+        records: Sequence[Mapping[str, Any]] = (),
+        deleting: Sequence[str] | None = None,
     ) -> int:
         async def work(conn: AsyncConnection) -> int:
             return int((await conn.execute(statement)).rowcount)
 
-        return await self._run(work, records=records)
+        return await self._run(work, records=records, write=True, deleting=deleting)
 
     def _where(self, *clauses: Clause | None) -> list[Clause]:
         """``clauses`` and the expiry filter, without the absent ones."""
@@ -212,9 +292,13 @@ class PostgresRepository(DerivedReads[T]):
     # --- writes ------------------------------------------------------------------------------
 
     def _new_record(self, entity: T) -> tuple[T, dict[str, Any]]:
-        entity_id(self.spec, entity)
-        stored = with_version(self.spec, entity, 1)
-        return stored, to_record(stored)
+        """The entity as its constructor builds it, at version 1, and its row."""
+        record = to_record(entity)
+        if self.spec.version_field is not None:
+            record[self.spec.version_field] = 1
+        stored = through_domain(self.spec, record)
+        entity_id(self.spec, stored)
+        return stored, to_row(self.spec, to_record(stored))
 
     async def _insert_retrying(self, action: Callable[[], Awaitable[R]]) -> R:
         """Run an insert; if it hit an expired row's id or unique value, purge and retry once."""
@@ -226,16 +310,16 @@ class PostgresRepository(DerivedReads[T]):
             return await action()
 
     async def add(self, entity: T) -> T:
-        _, record = self._new_record(entity)
-        statement = sa.insert(self.table).values(to_row(self.spec, record))
-        await self._insert_retrying(lambda: self._rowcount(statement, [record]))
-        return self._revive(record)
+        stored, row = self._new_record(entity)
+        statement = sa.insert(self.table).values(row)
+        await self._insert_retrying(lambda: self._rowcount(statement, [row]))
+        return stored
 
     async def add_many(self, entities: Sequence[T]) -> list[T]:
-        records = [self._new_record(e)[1] for e in entities]
-        if not records:
+        built = [self._new_record(e) for e in entities]
+        if not built:
             return []
-        rows = [to_row(self.spec, r) for r in records]
+        rows = [row for _, row in built]
         size = self.chunk_size
 
         async def work(conn: AsyncConnection) -> None:
@@ -247,9 +331,9 @@ class PostgresRepository(DerivedReads[T]):
 
         # Several rows, several executions: one transaction keeps the batch all-or-nothing.
         await self._insert_retrying(
-            lambda: self._run(work, records=records, transaction=len(rows) > 1)
+            lambda: self._run(work, records=rows, atomic=len(rows) > 1, write=True)
         )
-        return [self._revive(r) for r in records]
+        return [stored for stored, _ in built]
 
     def _guard(
         self, key: str, expected_version: int | None, conditions: FilterInput | None
@@ -266,15 +350,18 @@ class PostgresRepository(DerivedReads[T]):
         stored = await self._stored(key)
         return diagnose_write(self.spec, key, stored, expected_version, rejection_message)
 
-    async def _guarded_update(
+    async def update(
         self,
-        key: str,
-        values: dict[str, Any],
-        expected_version: int | None,
-        conditions: FilterInput | None,
-        rejection_message: str | None,
+        entity: T,
+        *,
+        conditions: FilterInput | None = None,
+        rejection_message: str | None = None,
     ) -> T:
+        stored = through_domain(self.spec, entity)
+        key = entity_id(self.spec, stored)
+        expected_version = version_of(self.spec, stored)
         guard = self._guard(key, expected_version, conditions)
+        values = to_row(self.spec, to_record(stored))
         values.pop(self.spec.id_field, None)
         if self._version is not None:
             values[self._version.name] = self._version + 1
@@ -291,20 +378,7 @@ class PostgresRepository(DerivedReads[T]):
             result = await conn.execute(statement)
             return [dict(row) for row in result.mappings()]
 
-        return await self._run(work, records=[values])
-
-    async def update(
-        self,
-        entity: T,
-        *,
-        conditions: FilterInput | None = None,
-        rejection_message: str | None = None,
-    ) -> T:
-        key = entity_id(self.spec, entity)
-        values = to_row(self.spec, to_record(entity))
-        return await self._guarded_update(
-            key, values, version_of(self.spec, entity), conditions, rejection_message
-        )
+        return await self._run(work, records=[values], write=True)
 
     async def update_fields(
         self,
@@ -315,20 +389,47 @@ class PostgresRepository(DerivedReads[T]):
         conditions: FilterInput | None = None,
         rejection_message: str | None = None,
     ) -> T:
-        fields = self.spec.schema.fields
-        for name in changes:
-            if name not in fields:
-                raise InvalidInput(f"{self.spec.name} has no field {name!r}")
-            if name in (self.spec.id_field, self.spec.version_field):
-                raise InvalidInput(f"{self.spec.name}.{name} cannot be changed")
-        values = {name: to_db(fields[name], value) for name, value in changes.items()}
-        return await self._guarded_update(
-            id, values, expected_version, conditions, rejection_message
-        )
+        check_changes(self.spec, changes)
+        condition = self._sql.where(parse_conditions(self.spec, conditions))
+        columns: list[Any] = list(self.table.c)
+        if condition is not None:
+            columns.append(sa.case((condition, sa.true()), else_=sa.false()).label(GUARD))
+        locked = sa.select(*columns).where(*self._where(self._id == id)).with_for_update()
+        written: list[dict[str, Any]] = []
+
+        async def work(conn: AsyncConnection) -> dict[str, Any]:
+            found = (await conn.execute(locked)).mappings().first()
+            stored = None if found is None else dict(found)
+            holds = stored is not None and stored.pop(GUARD, True)
+            if (
+                stored is None
+                or not holds
+                or (
+                    expected_version is not None
+                    and self._version is not None
+                    and stored[self._version.name] != expected_version
+                )
+            ):
+                raise diagnose_write(self.spec, id, stored, expected_version, rejection_message)
+            # The merged values through the entity's constructor: validated and normalised.
+            merged = to_row(self.spec, to_record(through_domain(self.spec, {**stored, **changes})))
+            merged.pop(self.spec.id_field, None)
+            guard = [self._id == id]
+            if self._version is not None:
+                merged[self._version.name] = stored[self._version.name] + 1
+                guard.append(self._version == stored[self._version.name])
+            written.append(merged)
+            statement = sa.update(self.table).where(*guard).values(merged)
+            rows = (await conn.execute(statement.returning(*self.table.c))).mappings().all()
+            if not rows:  # pragma: no cover - the row is locked: nothing can change it
+                raise diagnose_write(self.spec, id, None, expected_version, rejection_message)
+            return dict(rows[0])
+
+        row = await self._run(work, records=written, atomic=True, write=True)
+        return self._revive(row)
 
     async def upsert(self, entity: T) -> T:
-        _, record = self._new_record(entity)
-        row = to_row(self.spec, record)
+        _, row = self._new_record(entity)
         insert = pg_insert(self.table).values(row)
         replace: dict[str, Any] = {
             name: insert.excluded[name] for name in row if name != self.spec.id_field
@@ -343,7 +444,7 @@ class PostgresRepository(DerivedReads[T]):
         statement = insert.on_conflict_do_update(index_elements=[self._id], set_=replace).returning(
             *self.table.c
         )
-        rows = await self._insert_retrying(lambda: self._rows_written(statement, record))
+        rows = await self._insert_retrying(lambda: self._rows_written(statement, row))
         return self._revive(rows[0])
 
     async def delete(
@@ -355,7 +456,7 @@ class PostgresRepository(DerivedReads[T]):
         rejection_message: str | None = None,
     ) -> None:
         guard = self._guard(id, expected_version, conditions)
-        if not await self._rowcount(sa.delete(self.table).where(*guard)):
+        if not await self._rowcount(sa.delete(self.table).where(*guard), deleting=[id]):
             raise await self._diagnose(id, expected_version, rejection_message)
 
     async def delete_many(self, ids: Sequence[str]) -> int:
@@ -365,16 +466,18 @@ class PostgresRepository(DerivedReads[T]):
         statement = sa.delete(self.table).where(
             *self._where(self._id == self._array(keys, self._id))
         )
-        return await self._rowcount(statement)
+        return await self._rowcount(statement, deleting=keys)
 
     async def purge_expired(self) -> int:
         """Delete the rows past their expiry; returns how many (0 without a ``ttl_field``).
 
         Reads never see expired rows; call this from a periodic job to reclaim their space.
+        An expired row that enforced references still point at under ``restrict`` stays
+        (``StillReferenced``) until they are gone.
         """
         if self.spec.ttl_field is None:
             return 0
-        return await self._rowcount(sa.delete(self.table).where(self._sql.expired()))
+        return await self._rowcount(sa.delete(self.table).where(self._sql.expired()), deleting=[])
 
 
 def _check(repository: PostgresRepository[Any]) -> Repository[Any]:

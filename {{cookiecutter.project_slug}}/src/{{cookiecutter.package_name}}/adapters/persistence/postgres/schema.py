@@ -24,7 +24,14 @@ and adding a member needs ``ALTER TYPE`` in a migration of its own. The Python `
 stays the authority on which values are valid.
 
 Constraint and index names are deterministic (``pk_<table>``, ``uq_<table>_<field>``,
-``ix_<table>_<field>``) so a unique violation can be mapped back to the field it guards.
+``uq_<table>_<a>_<b>`` for a compound constraint, ``ix_<table>_<field>``,
+``fk_<table>_<field>``) so a violation can be mapped back to the fields it guards.
+
+Relations that declare ``on_delete`` are foreign keys to the target's id, ``ON DELETE
+RESTRICT`` (checked at once, not at the end of the statement like ``NO ACTION``), ``CASCADE``
+or ``SET NULL``; their referencing columns are indexed, so deleting a target never scans its
+children. Compound unique constraints (``unique_together``) are unique indexes over their
+columns: a row with a null in any of them is not checked, as the port requires.
 """
 
 from __future__ import annotations
@@ -45,11 +52,16 @@ from sqlalchemy.types import TypeEngine
 
 from ....ports.schema import FieldInfo, Kind
 from ..codec import to_record
-from ..registry import EntityRegistry, EntitySpec
+from ..registry import EntityRegistry, EntitySpec, OnDelete, Relation
 
 TEXT_COLLATION = "C"
 MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names
 JSON_KINDS = frozenset({Kind.LIST, Kind.SET, Kind.DICT, Kind.NESTED, Kind.ANY})
+ON_DELETE_SQL = {
+    OnDelete.RESTRICT: "RESTRICT",
+    OnDelete.CASCADE: "CASCADE",
+    OnDelete.SET_NULL: "SET NULL",
+}
 
 
 def build_metadata(
@@ -58,30 +70,55 @@ def build_metadata(
     schema: str | None = None,
     metadata: sa.MetaData | None = None,
 ) -> sa.MetaData:
-    """SQLAlchemy metadata holding one table per registered entity."""
+    """SQLAlchemy metadata holding one table per registered entity (foreign keys included)."""
     metadata = metadata if metadata is not None else sa.MetaData(schema=schema)
-    for spec in registry:
-        table_for(spec, metadata)
+    specs = list(registry)
+    by_name = {spec.name: spec for spec in specs}
+    for spec in specs:
+        table_for(spec, metadata, by_name)
     return metadata
 
 
-def table_for(spec: EntitySpec[Any], metadata: sa.MetaData) -> sa.Table:
-    """The entity's table in ``metadata`` (added on first use)."""
+def table_for(
+    spec: EntitySpec[Any],
+    metadata: sa.MetaData,
+    specs: Mapping[str, EntitySpec[Any]] | None = None,
+) -> sa.Table:
+    """The entity's table in ``metadata`` (added on first use).
+
+    ``specs`` (by entity name) resolves the targets of enforced relations into foreign keys;
+    a table whose relations name a target it does not hold is refused rather than created
+    without its foreign keys.
+    """
     key = f"{metadata.schema}.{spec.collection}" if metadata.schema else spec.collection
     existing = metadata.tables.get(key)
     if existing is not None:
         return existing
     name = spec.collection
     columns = [_column(spec, info) for info in spec.schema.fields.values()]
+    foreign_keys = [
+        _foreign_key(spec, rel, _target(spec, rel_name, rel, specs), metadata.schema)
+        for rel_name, rel in spec.references.items()
+    ]
     table = sa.Table(
         name,
         metadata,
         *columns,
         sa.PrimaryKeyConstraint(spec.id_field, name=constraint_name("pk", name)),
+        *foreign_keys,
     )
     for field in spec.unique:
         sa.Index(constraint_name("uq", name, field), table.c[field], unique=True)
+    for fields in spec.unique_together:
+        sa.Index(
+            constraint_name("uq", name, "_".join(fields)),
+            *(table.c[f] for f in fields),
+            unique=True,
+        )
+    covered = {*spec.unique, *(fields[0] for fields in spec.unique_together)}
     indexed = [f for f in spec.indexes if f not in spec.unique]
+    # A foreign key's column is indexed: deleting a target looks its children up by it.
+    indexed += [r.local_field for r in spec.references.values() if r.local_field not in covered]
     if spec.ttl_field is not None and spec.ttl_field not in (*spec.unique, *indexed):
         indexed.append(spec.ttl_field)  # expired rows are filtered (and purged) by this column
     for field in dict.fromkeys(indexed):
@@ -89,12 +126,44 @@ def table_for(spec: EntitySpec[Any], metadata: sa.MetaData) -> sa.Table:
     return table
 
 
-def unique_fields(table: sa.Table) -> dict[str, str]:
-    """Constraint or unique index name -> the field it keeps unique."""
-    fields = {str(table.primary_key.name): table.primary_key.columns.values()[0].name}
+def _target(
+    spec: EntitySpec[Any],
+    rel_name: str,
+    rel: Relation,
+    specs: Mapping[str, EntitySpec[Any]] | None,
+) -> EntitySpec[Any]:
+    target = (specs or {}).get(rel.target)
+    if target is None:
+        raise ValueError(
+            f"relation {spec.name}.{rel_name}: the foreign key needs {rel.target!r}, which is"
+            " not among the entities given to this backend"
+        )
+    return target
+
+
+def _foreign_key(
+    spec: EntitySpec[Any], rel: Relation, target: EntitySpec[Any], schema: str | None
+) -> sa.ForeignKeyConstraint:
+    assert rel.on_delete is not None, "only enforced relations are foreign keys"
+    prefix = f"{schema}." if schema else ""
+    return sa.ForeignKeyConstraint(
+        [rel.local_field],
+        [f"{prefix}{target.collection}.{target.id_field}"],
+        name=foreign_key_name(spec, rel),
+        ondelete=ON_DELETE_SQL[rel.on_delete],
+    )
+
+
+def foreign_key_name(spec: EntitySpec[Any], rel: Relation) -> str:
+    return constraint_name("fk", spec.collection, rel.local_field)
+
+
+def unique_fields(table: sa.Table) -> dict[str, tuple[str, ...]]:
+    """Constraint or unique index name -> the fields it keeps unique (together)."""
+    fields = {str(table.primary_key.name): tuple(c.name for c in table.primary_key.columns)}
     for index in table.indexes:
-        if index.unique and len(index.columns) == 1:
-            fields[str(index.name)] = index.columns.values()[0].name
+        if index.unique:
+            fields[str(index.name)] = tuple(c.name for c in index.columns)
     return fields
 
 
