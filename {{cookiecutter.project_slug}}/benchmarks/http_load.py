@@ -1,11 +1,12 @@
 """HTTP load: the service's list and get endpoints against a bare FastAPI app, same JSON.
 
     PYTHONPATH=src python -m benchmarks.http_load [--concurrency 16] [--requests 4000]
-                                                  [--seconds 20] [--books 200] [--quick]
+                                                  [--seconds 20] [--items 200] [--quick]
 
-Starts the generated service with uvicorn on a loopback port (memory backend; an admin
-account and the example data seeded through the API), captures the JSON of ``GET /books``
-and ``GET /books/{id}``, then starts a bare FastAPI app on another port that returns exactly
+Starts the generated service with uvicorn on a loopback port (memory backend, with the
+benchmarks' own feature, ``benchmarks/items.py``; an admin account, and items created through
+the API), captures the JSON of ``GET /items`` and ``GET /items/{id}``, then starts a bare
+FastAPI app on another port that returns exactly
 that JSON on the same paths (no dependencies, no repository, no response model). A concurrent
 client (``httpx.AsyncClient``, N workers, bounded by a request count and a time limit) loads
 each endpoint on both servers and prints requests/s, p50 and p99 latency, the server process's
@@ -33,13 +34,14 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from benchmarks.service import MEMORY_SERVICE_ENV, SERVICE_APP, Server, uvicorn_server
+from benchmarks.items import BENCH_APP
+from benchmarks.service import MEMORY_SERVICE_ENV, Server, uvicorn_server
 
 ADMIN_EMAIL = "bench-admin@example.org"
 ADMIN_PASSWORD = "Bench-Admin-Password-0"  # a throwaway account of a throwaway process
 PAYLOAD_ENV = "BENCH_BARE_PAYLOAD"
 BARE_APP = "benchmarks.http_load:bare_app"
-LIST_PATH = "/books?limit=20"
+LIST_PATH = "/items?limit=20"
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,10 @@ class Load:
     requests: int = 4_000
     seconds: float = 20.0
     warmup: int = 200
-    books: int = 200
+    items: int = 200
 
 
-QUICK = Load(concurrency=4, requests=20, seconds=2.0, warmup=4, books=5)
+QUICK = Load(concurrency=4, requests=20, seconds=2.0, warmup=4, items=5)
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,12 @@ def bare_app() -> FastAPI:
     async def ready() -> dict[str, str]:
         return {"status": "ready"}
 
-    @app.get("/books")
-    async def list_books(limit: int = 20) -> Any:
+    @app.get("/items")
+    async def list_items(limit: int = 20) -> Any:
         return payload["list"]
 
-    @app.get("/books/{id}")
-    async def get_book(id: str) -> Any:
+    @app.get("/items/{id}")
+    async def get_item(id: str) -> Any:
         return payload["one"]
 
     return app
@@ -95,46 +97,25 @@ def bare_app() -> FastAPI:
 # --- seeding through the API ---------------------------------------------------------------
 
 
-def isbn13(n: int) -> str:
-    digits = f"978{n:09d}"
-    total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(digits))
-    return digits + str((10 - total % 10) % 10)
-
-
-async def seed(base_url: str, books: int) -> list[str]:
-    """An admin token, publishers, authors and ``books`` books; returns the book ids."""
+async def seed(base_url: str, items: int) -> list[str]:
+    """An admin token and ``items`` items in 10 categories; returns the item ids."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         login = await client.post(
             "/auth/login", json={"username": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
         )
         login.raise_for_status()
         client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-
-        async def post(path: str, body: dict[str, Any]) -> str:
-            response = await client.post(path, json=body)
-            response.raise_for_status()
-            return str(response.json()["id"])
-
-        publisher = await post("/publishers", {"name": "Bench Press", "country": "GB"})
-        authors = [
-            await post(
-                "/authors",
-                {"name": f"Author {i}", "email": f"a{i}@bench.example", "publisher_id": publisher},
-            )
-            for i in range(10)
-        ]
         ids = []
-        for n in range(books):
+        for n in range(items):
             body = {
-                "title": f"Book {n}",
-                "isbn": isbn13(n),
-                "author_id": authors[n % len(authors)],
-                "genre": ["fiction", "science", "history"][n % 3],
+                "name": f"Item {n}",
+                "category": f"c{n % 10}",
                 "price": f"{n % 50}.99",
-                "published_on": "2020-01-01",
                 "tags": ["bench", f"t{n % 5}"],
             }
-            ids.append(await post("/books", body))
+            response = await client.post("/items", json=body)
+            response.raise_for_status()
+            ids.append(str(response.json()["id"]))
         return ids
 
 
@@ -190,7 +171,7 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 async def _measure(service: Server, bare: Server, ids: list[str], spec: Load) -> list[Result]:
     endpoints: list[tuple[str, Callable[[int], str]]] = [
         (f"GET {LIST_PATH}", lambda _i: LIST_PATH),
-        ("GET /books/{id}", lambda i: f"/books/{ids[i % len(ids)]}"),
+        ("GET /items/{id}", lambda i: f"/items/{ids[i % len(ids)]}"),
     ]
     results = []
     for endpoint, paths in endpoints:
@@ -204,19 +185,18 @@ def run(spec: Load) -> list[Result]:
         **MEMORY_SERVICE_ENV,
         "ADMIN_EMAIL": ADMIN_EMAIL,
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "SEED_DEMO_DATA": "true",
         "JWT_SECRET": "bench-only-secret-of-a-throwaway-process",
         # Only the admin's seeding and login hash a password; neither is measured.
         "ARGON2_TIME_COST": "1",
         "ARGON2_MEMORY_COST_KIB": "1024",
         "ARGON2_PARALLELISM": "1",
     }
-    with uvicorn_server(SERVICE_APP, env) as service:
-        ids = asyncio.run(seed(service.base_url, spec.books))
+    with uvicorn_server(BENCH_APP, env) as service:
+        ids = asyncio.run(seed(service.base_url, spec.items))
         with httpx.Client(base_url=service.base_url, timeout=10) as client:
             payload = {
                 "list": client.get(LIST_PATH).raise_for_status().json(),
-                "one": client.get(f"/books/{ids[0]}").raise_for_status().json(),
+                "one": client.get(f"/items/{ids[0]}").raise_for_status().json(),
             }
         with tempfile.TemporaryDirectory(prefix="bench-bare-") as workdir:
             payload_file = Path(workdir) / "payload.json"
@@ -229,7 +209,7 @@ def print_results(results: Sequence[Result], spec: Load) -> None:
     print(
         f"\nHTTP load on loopback: {spec.concurrency} concurrent clients, up to"
         f" {spec.requests} requests or {spec.seconds:.0f} s per row; memory backend,"
-        f" {spec.books} books"
+        f" {spec.items} items"
     )
     print(
         f"{'endpoint':<24}{'server':<9}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
@@ -257,13 +237,13 @@ def main(argv: Sequence[str] | None = None) -> list[Result]:
     parser.add_argument("--concurrency", type=int, default=default.concurrency)
     parser.add_argument("--requests", type=int, default=default.requests)
     parser.add_argument("--seconds", type=float, default=default.seconds)
-    parser.add_argument("--books", type=int, default=default.books)
+    parser.add_argument("--items", type=int, default=default.items)
     parser.add_argument("--quick", action="store_true", help="a few requests, to prove it runs")
     args = parser.parse_args(argv)
     spec = (
         QUICK
         if args.quick
-        else Load(args.concurrency, args.requests, args.seconds, default.warmup, args.books)
+        else Load(args.concurrency, args.requests, args.seconds, default.warmup, args.items)
     )
     results = run(spec)
     print_results(results, spec)

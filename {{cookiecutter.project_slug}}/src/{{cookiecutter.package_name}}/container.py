@@ -15,7 +15,8 @@ from dependency_injector import containers, providers
 
 from .adapters.persistence.registry import EntityRegistry, PersistenceBackend, RepositoryProvider
 from .application.seeding import ConfigRegistry, SeederProvider
-from .registrations import build_registry
+from .features.feature import Feature
+from .registrations import FEATURES, build_registry
 from .settings import Settings
 
 # --- repository backends -----------------------------------------------------------------------
@@ -92,20 +93,22 @@ def _cursor_secret(settings: Settings) -> str:
     return settings.cursor_secret.get_secret_value()
 
 
-def demo_data() -> ConfigRegistry:
-    from .application.demo import demo_records
-
+def demo_data(features: tuple[Feature, ...]) -> ConfigRegistry:
+    """Every feature's demo records, parents first (in feature order)."""
     config = ConfigRegistry()
-    for entity, records in demo_records().items():
-        config.add(entity, records)
+    for feature in features:
+        if feature.demo_records is not None:
+            for entity, records in feature.demo_records().items():
+                config.add(entity, records)
     return config
 
 
 class Container(containers.DeclarativeContainer):
     settings = providers.Singleton(Settings)
+    features = providers.Object(FEATURES)
 
     registry: providers.Provider[EntityRegistry] = providers.Singleton(
-        build_registry, providers.Callable(_cursor_secret, settings)
+        build_registry, providers.Callable(_cursor_secret, settings), features
     )
 
     repository_backend = providers.Selector(
@@ -148,12 +151,16 @@ class Container(containers.DeclarativeContainer):
         cognito=providers.Singleton(cognito_verifier, settings),
     )
 
-    demo_config = providers.Singleton(demo_data)
+    demo_config = providers.Singleton(demo_data, features)
     seeders = providers.Singleton(SeederProvider)
 
 
-def create_container(settings: Settings | None = None) -> Container:
+def create_container(
+    settings: Settings | None = None, features: tuple[Feature, ...] | None = None
+) -> Container:
     container = Container()
     if settings is not None:
         container.settings.override(providers.Object(settings))
+    if features is not None:
+        container.features.override(providers.Object(features))
     return container

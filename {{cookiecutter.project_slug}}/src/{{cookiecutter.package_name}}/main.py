@@ -18,12 +18,12 @@ from .adapters.http.errors import APP_ERROR_RESPONSES, install_error_handlers
 from .adapters.http.limits import install_limits
 from .adapters.http.routers.auth import build_auth_router
 from .adapters.http.routers.health import build_health_router
-from .adapters.http.routers.library import build_library_router
 from .adapters.http.routers.storage import build_local_export_storage_router
 from .adapters.persistence.registry import activate
 from .adapters.storage.local import DEFAULT_ROUTE_PATH
 from .application.seeding import SeederProvider, upsert_seeder
 from .container import Container, create_container
+from .features.feature import Feature
 from .settings import Settings, StorageBackend
 
 logger = logging.getLogger(__name__)
@@ -58,8 +58,15 @@ def _register_seeders(container: Container, settings: Settings, app: FastAPI) ->
     return seeders
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> FastAPI:
-    container = container or create_container(settings)
+def create_app(
+    settings: Settings | None = None,
+    container: Container | None = None,
+    *,
+    features: tuple[Feature, ...] | None = None,
+) -> FastAPI:
+    """The service. ``features`` replaces ``registrations.FEATURES`` (tests run the kit on
+    features of their own)."""
+    container = container or create_container(settings, features)
     settings = container.settings()
 
     @asynccontextmanager
@@ -111,7 +118,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
     )
     app.include_router(build_health_router())
     app.include_router(build_auth_router())
-    app.include_router(build_library_router())
+    registry = container.registry()
+    for feature in container.features():
+        if feature.router is not None:
+            app.include_router(feature.router(registry))
     if settings.storage_backend is StorageBackend.LOCAL:
         app.include_router(
             build_local_export_storage_router(max_upload_bytes=settings.storage_max_upload_bytes)

@@ -1,7 +1,8 @@
-"""Bad input the list and write routes must refuse with a specific 4xx, changing nothing,
+"""Bad input the list and write routes must refuse with a specific 4xx, changing nothing (on the
+kit's test feature, tests/support/app.py),
 and the request limits of adapters/http/limits.py: body size (413) and time (503).
 
-(The list parameters' basic cases live in test_library_api.py.)
+(The example feature has its own cases in tests/library/.)
 """
 
 from __future__ import annotations
@@ -17,9 +18,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 
-from {{cookiecutter.package_name}}.main import create_app
-
-from .conftest import EDITOR, bearer, memory_settings
+from tests.support.app import EDITOR, WIDGET_ID, bearer, kit_app, memory_settings
 
 BODY_LIMIT = 2048
 TIMEOUT = 0.3
@@ -28,7 +27,7 @@ TIMEOUT = 0.3
 @pytest.fixture
 async def limited_app(tmp_path: Path) -> AsyncIterator[FastAPI]:
     """The real app with a small body limit and a short request timeout, plus two test routes."""
-    application = create_app(
+    application = kit_app(
         memory_settings(
             tmp_path, max_request_body_bytes=BODY_LIMIT, request_timeout_seconds=TIMEOUT
         )
@@ -70,8 +69,8 @@ async def limited(limited_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def _publisher_count(client: httpx.AsyncClient) -> int:
-    page = await client.get("/publishers", params={"limit": 100})
+async def _owner_count(client: httpx.AsyncClient) -> int:
+    page = await client.get("/owners", params={"limit": 100})
     assert page.status_code == 200, page.text
     return len(page.json()["items"])
 
@@ -90,16 +89,16 @@ async def test_a_declared_oversized_body_is_413_and_stores_nothing(
     limited: httpx.AsyncClient,
 ) -> None:
     headers = await bearer(limited, EDITOR)
-    before = await _publisher_count(limited)
-    body = json.dumps({"name": "x", "country": "y" * BODY_LIMIT}).encode()
+    before = await _owner_count(limited)
+    body = json.dumps({"name": "x", "email": "y" * BODY_LIMIT}).encode()
 
     response = await limited.post(
-        "/publishers", content=body, headers={**headers, "Content-Type": "application/json"}
+        "/owners", content=body, headers={**headers, "Content-Type": "application/json"}
     )
 
     _assert_error(response, 413, "payload_too_large")
     assert str(BODY_LIMIT) in response.json()["message"]
-    assert await _publisher_count(limited) == before
+    assert await _owner_count(limited) == before
 
 
 async def test_a_streamed_oversized_body_is_413_and_stores_nothing(
@@ -107,29 +106,29 @@ async def test_a_streamed_oversized_body_is_413_and_stores_nothing(
 ) -> None:
     """No Content-Length (chunked): counted while it arrives, refused past the limit."""
     headers = await bearer(limited, EDITOR)
-    before = await _publisher_count(limited)
+    before = await _owner_count(limited)
     sent: list[int] = []
 
     async def chunks() -> AsyncIterator[bytes]:
-        yield b'{"name": "streamed", "country": "'
+        yield b'{"name": "streamed", "email": "'
         for _ in range(10):
             sent.append(512)
             yield b"y" * 512
         yield b'"}'
 
     response = await limited.post(
-        "/publishers", content=chunks(), headers={**headers, "Content-Type": "application/json"}
+        "/owners", content=chunks(), headers={**headers, "Content-Type": "application/json"}
     )
 
     _assert_error(response, 413, "payload_too_large")
-    assert await _publisher_count(limited) == before
+    assert await _owner_count(limited) == before
 
 
 async def test_bodies_within_the_limit_pass(limited: httpx.AsyncClient) -> None:
     small = await limited.post("/test/echo", content=b"z" * BODY_LIMIT)
     assert small.json() == {"size": BODY_LIMIT}
     created = await limited.post(
-        "/publishers", json={"name": "fits"}, headers=await bearer(limited, EDITOR)
+        "/owners", json={"name": "fits"}, headers=await bearer(limited, EDITOR)
     )
     assert created.status_code == 201, created.text
 
@@ -197,46 +196,47 @@ async def test_a_body_still_arriving_restarts_the_clock(limited: httpx.AsyncClie
         ({"filter": '{"price": {"gte": Infinity}}'}, 400, "invalid_query"),
         ({"filter": "[" * 2000 + "]" * 2000}, 400, "invalid_query"),
         ({"filter": json.dumps({"price": {"gte": "abc"}})}, 400, "invalid_query"),
-        ({"filter": json.dumps({"published_on": {"lt": "not-a-date"}})}, 400, "invalid_query"),
+        ({"filter": json.dumps({"released_on": {"lt": "not-a-date"}})}, 400, "invalid_query"),
         ({"filter": json.dumps({"tags": {"in": 5}})}, 400, "invalid_query"),
-        ({"filter": json.dumps({"title": {"eq": {"a": 1}}})}, 400, "invalid_query"),
-        ({"filter": json.dumps({"title": {"between": [1]}})}, 400, "invalid_query"),
-        ({"filter": json.dumps({"title": {"exists": "yes"}})}, 400, "invalid_query"),
-        ({"filter": json.dumps({"author.nope": 1})}, 400, "invalid_query"),
+        ({"filter": json.dumps({"name": {"eq": {"a": 1}}})}, 400, "invalid_query"),
+        ({"filter": json.dumps({"name": {"between": [1]}})}, 400, "invalid_query"),
+        ({"filter": json.dumps({"name": {"exists": "yes"}})}, 400, "invalid_query"),
+        ({"filter": json.dumps({"owner.nope": 1})}, 400, "invalid_query"),
         ({"filter": json.dumps({"": 1})}, 400, "invalid_query"),
-        ({"filter": json.dumps({"genre": "poetry"})}, 400, "invalid_query"),
+        ({"filter": json.dumps({"status": "poetry"})}, 400, "invalid_query"),
         ({"filter": json.dumps({"id": {"in": list(range(2000))}})}, 422, "validation_error"),
-        ({"sort": "author.name"}, 400, "invalid_query"),
+        ({"sort": "owner.name"}, 400, "invalid_query"),
         ({"sort": "-,-"}, 400, "invalid_query"),
         ({"limit": 10**30}, 400, "invalid_query"),
         ({"offset": 10**6}, 400, "invalid_query"),
         ({"cursor": "A" * 4000}, 400, "invalid_cursor"),
         ({"cursor": "eyJ4IjoxfQ"}, 400, "invalid_cursor"),
         ({"cursor": "x" * 5000}, 422, "validation_error"),
-        ({"include": "author." * 50}, 400, "invalid_query"),
+        ({"include": "owner." * 50}, 400, "invalid_query"),
     ],
 )
 async def test_more_bad_list_parameters_are_4xx(
     client: httpx.AsyncClient, params: dict[str, Any], status: int, error: str
 ) -> None:
-    response = await client.get("/books", params=params)
+    response = await client.get("/widgets", params=params)
     _assert_error(response, status, error)
 
 
 async def test_a_cursor_is_only_valid_for_its_own_sort_order(client: httpx.AsyncClient) -> None:
     headers = await bearer(client, EDITOR)
     for name in ("P1", "P2", "P3"):
-        created = await client.post("/publishers", json={"name": name}, headers=headers)
+        body = {"name": name, "email": f"{name}@example.org"}
+        created = await client.post("/owners", json=body, headers=headers)
         assert created.status_code == 201, created.text
-    first = await client.get("/publishers", params={"limit": 1, "sort": "name"})
+    first = await client.get("/owners", params={"limit": 1, "sort": "name"})
     cursor = first.json()["next_cursor"]
     assert cursor
 
-    other_collection = await client.get("/books", params={"cursor": cursor})
-    other_sort = await client.get("/publishers", params={"cursor": cursor, "sort": "-name"})
+    other_collection = await client.get("/widgets", params={"cursor": cursor})
+    other_sort = await client.get("/owners", params={"cursor": cursor, "sort": "-name"})
     flipped = cursor[:-3] + ("A" if cursor[-3] != "A" else "B") + cursor[-2:]  # corrupted tail
-    tampered = await client.get("/publishers", params={"cursor": flipped, "sort": "name"})
-    same = await client.get("/publishers", params={"cursor": cursor, "sort": "name"})
+    tampered = await client.get("/owners", params={"cursor": flipped, "sort": "name"})
+    same = await client.get("/owners", params={"cursor": cursor, "sort": "name"})
 
     for response in (other_collection, other_sort, tampered):
         _assert_error(response, 400, "invalid_cursor")
@@ -258,20 +258,19 @@ async def test_bad_json_bodies_are_4xx_and_change_nothing(
     client: httpx.AsyncClient, content: bytes, status: int, error: str
 ) -> None:
     headers = await bearer(client, EDITOR)
-    before = await _publisher_count(client)
+    before = await _owner_count(client)
     response = await client.post(
-        "/publishers", content=content, headers={**headers, "Content-Type": "application/json"}
+        "/owners", content=content, headers={**headers, "Content-Type": "application/json"}
     )
     _assert_error(response, status, error)
-    assert await _publisher_count(client) == before
+    assert await _owner_count(client) == before
 
 
 async def test_versions_beyond_64_bits_are_refused_at_the_edge(client: httpx.AsyncClient) -> None:
     headers = await bearer(client, EDITOR)
-    patch = await client.patch(
-        "/books/demo-book", json={"version": 2**63, "title": "x"}, headers=headers
-    )
-    delete = await client.delete("/books/demo-book", params={"version": 2**63}, headers=headers)
+    widget = f"/widgets/{WIDGET_ID}"
+    patch = await client.patch(widget, json={"version": 2**63, "name": "x"}, headers=headers)
+    delete = await client.delete(widget, params={"version": 2**63}, headers=headers)
     _assert_error(patch, 422, "validation_error")
     _assert_error(delete, 422, "validation_error")
-    assert (await client.get("/books/demo-book")).json()["version"] == 1
+    assert (await client.get(widget)).json()["version"] == 1

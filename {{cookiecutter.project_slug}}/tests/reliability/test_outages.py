@@ -36,11 +36,10 @@ from pymongo.errors import PyMongoError
 from sqlalchemy.engine import make_url
 
 from {{cookiecutter.package_name}}.adapters.http.errors import install_error_handlers
-from {{cookiecutter.package_name}}.main import create_app
 from {{cookiecutter.package_name}}.ports.errors import BackendUnavailable, BatchWriteError
 from {{cookiecutter.package_name}}.settings import Settings
 
-from tests.api.conftest import ADMIN, memory_settings
+from tests.support.app import ADMIN, WIDGET_ID, kit_app, kit_registry, memory_settings
 from tests.support.backend_dynamodb import dynamodb_endpoint, make_backend
 from tests.support.backend_mongo import mongo_dsn
 from tests.support.leaks import assert_no_leak
@@ -131,12 +130,10 @@ async def dynamodb_target(request: pytest.FixtureRequest) -> AsyncIterator[Targe
     prefix = f"outage{uuid.uuid4().hex[:8]}-"
 
     async def drop(settings: Settings) -> None:
-        from {{cookiecutter.package_name}}.registrations import build_registry
-
         cleaner = make_backend(endpoint, table_prefix=prefix)
         await cleaner.start([], create_schema=False)
         try:
-            await cleaner.drop(list(build_registry()))
+            await cleaner.drop(list(kit_registry()))
         finally:
             await cleaner.close()
 
@@ -163,6 +160,8 @@ TARGETS: dict[str, Callable[[pytest.FixtureRequest], AbstractAsyncContextManager
 
 # --- the app behind the proxy -------------------------------------------------------------
 
+WIDGET_PATH = f"/widgets/{WIDGET_ID}"  # seeded at start-up by the kit's test feature
+
 
 @dataclass
 class Service:
@@ -179,7 +178,7 @@ def _settings(tmp_path: Path, target: Target, port: int, **overrides: Any) -> Se
 
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+    app = kit_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
@@ -224,18 +223,22 @@ def _assert_unavailable(response: httpx.Response, elapsed: float) -> None:
 
 
 async def _assert_serving(service: Service) -> None:
-    book = await service.http.get("/books/demo-book")
-    assert book.status_code == 200, book.text
+    widget = await service.http.get(WIDGET_PATH)
+    assert widget.status_code == 200, widget.text
     ready = await service.http.get("/health/ready")
     assert ready.status_code == 200, ready.text
     assert ready.json()["status"] == "ready"
 
 
 async def _assert_down(service: Service) -> None:
-    read, elapsed = await _timed(service.http.get("/books/demo-book"))
+    read, elapsed = await _timed(service.http.get(WIDGET_PATH))
     _assert_unavailable(read, elapsed)
     write, elapsed = await _timed(
-        service.http.post("/publishers", json={"name": "during"}, headers=service.editor)
+        service.http.post(
+            "/owners",
+            json={"name": "during", "email": "during@example.org"},
+            headers=service.editor,
+        )
     )
     _assert_unavailable(write, elapsed)
     ready, elapsed = await _timed(service.http.get("/health/ready"))
@@ -253,16 +256,18 @@ async def _assert_recovers(service: Service, *, refused_writes_happened: bool) -
     loop = asyncio.get_running_loop()
     give_up = loop.time() + RECOVERY_SECONDS
     while True:
-        response, elapsed = await _timed(service.http.get("/books/demo-book"))
+        response, elapsed = await _timed(service.http.get(WIDGET_PATH))
         if response.status_code == 200:
             break
         _assert_unavailable(response, elapsed)
         assert loop.time() < give_up, f"not serving {RECOVERY_SECONDS}s after the restore"
         await asyncio.sleep(0.2)
     await _assert_serving(service)
-    created = await service.http.post("/publishers", json={"name": "after"}, headers=service.editor)
+    created = await service.http.post(
+        "/owners", json={"name": "after", "email": "after@example.org"}, headers=service.editor
+    )
     assert created.status_code == 201, created.text
-    names = {p["name"] for p in (await service.http.get("/publishers")).json()["items"]}
+    names = {p["name"] for p in (await service.http.get("/owners")).json()["items"]}
     if not refused_writes_happened:
         assert "during" not in names, "a write refused with 503 must not have happened"
 
@@ -305,7 +310,7 @@ async def test_start_up_that_needs_the_database_fails_fast(
 ) -> None:
     async with tcp_proxy(postgres.host, postgres.port) as proxy:
         await proxy.cut()  # a closed port
-        app = create_app(_settings(tmp_path, postgres, proxy.port))
+        app = kit_app(_settings(tmp_path, postgres, proxy.port))
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(BackendUnavailable, match="postgres is unavailable"):
@@ -329,12 +334,12 @@ async def test_without_start_up_work_it_starts_not_ready_and_serves_when_the_dat
             assert (await http.get("/health/live")).status_code == 200
             ready = await http.get("/health/ready")
             assert ready.status_code == 503
-            read, elapsed = await _timed(http.get("/books/demo-book"))
+            read, elapsed = await _timed(http.get(WIDGET_PATH))
             _assert_unavailable(read, elapsed)
 
             await proxy.restore()
-            book = await http.get("/books/demo-book")
-            assert book.status_code == 200, book.text
+            widget = await http.get(WIDGET_PATH)
+            assert widget.status_code == 200, widget.text
             assert (await http.get("/health/ready")).status_code == 200
 
 
@@ -349,7 +354,7 @@ async def test_a_partial_batch_is_a_retryable_503_naming_the_items_not_written()
 
     @app.post("/batch")
     async def batch() -> None:
-        raise BatchWriteError("book", ["b-7", "b-9"])
+        raise BatchWriteError("widget", ["w-7", "w-9"])
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         response = await c.post("/batch")
@@ -358,5 +363,5 @@ async def test_a_partial_batch_is_a_retryable_503_naming_the_items_not_written()
     assert response.headers["Retry-After"].isdigit()
     body = response.json()
     assert body["error"] == "batch_incomplete"
-    assert body["failed_keys"] == ["b-7", "b-9"]
-    assert "2 book item(s) were not written" in body["message"]
+    assert body["failed_keys"] == ["w-7", "w-9"]
+    assert "2 widget item(s) were not written" in body["message"]

@@ -1,5 +1,5 @@
 """A PostgreSQL database of its own for a test that runs the whole app (the app's tables have
-fixed names: ``publishers``, ``books``...), created on the test server and dropped afterwards."""
+fixed names: ``owners``, ``widgets``...), created on the test server and dropped afterwards."""
 
 from __future__ import annotations
 

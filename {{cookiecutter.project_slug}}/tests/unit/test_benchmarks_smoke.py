@@ -33,10 +33,10 @@ def test_the_http_benchmark_loads_both_servers_on_both_endpoints(
     results = http_load.main(["--quick"])
 
     assert [(r.endpoint, r.server) for r in results] == [
-        ("GET /books?limit=20", "service"),
-        ("GET /books?limit=20", "bare"),
-        ("GET /books/{id}", "service"),
-        ("GET /books/{id}", "bare"),
+        ("GET /items?limit=20", "service"),
+        ("GET /items?limit=20", "bare"),
+        ("GET /items/{id}", "service"),
+        ("GET /items/{id}", "bare"),
     ]
     assert all(r.requests > 0 and r.p99_ms >= r.p50_ms > 0 for r in results)
     assert "service/bare req/s" in capsys.readouterr().out

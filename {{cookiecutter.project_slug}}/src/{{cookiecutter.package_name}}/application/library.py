@@ -1,22 +1,18 @@
-"""Use cases of the example domain. They take ports, never adapters.
+"""Use cases of the example feature that are more than one repository call. They take ports,
+never adapters.
 
-References are enforced by the repositories (``on_delete`` in ``registrations.py``): creating
-an author for a missing publisher, or deleting a publisher that still has authors, is refused
-atomically by the backend (``ReferenceNotFound``, ``StillReferenced``), so no use case checks
-first and then acts. Several writes that must happen together run in one unit of work.
+Plain create/read/update/delete needs no use case: the routes derived from the registrations
+(``adapters/http/resources.py``) call the repositories, which build every entity through its
+constructor and enforce the references declared in ``features/library.py`` atomically
+(``ReferenceNotFound``, ``StillReferenced``), so nothing here checks first and then acts.
+Several writes that must happen together run in one unit of work.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
-from typing import Any
-
 from ..domain.errors import DomainConflict, DomainError
-from ..domain.library import Author, Book, Genre, Publisher
-from ..ports.query import Page, Query
-from ..ports.repository import Populated, Repository, ViewRepository
+from ..domain.library import Author, Book
+from ..ports.query import Query
 from ..ports.unit_of_work import UnitOfWorkFactory
 
 # One unit of work holds at most 100 writes on DynamoDB (each moved book is one, its author's
@@ -25,67 +21,8 @@ MAX_BOOKS_PER_MERGE = 40
 
 
 class LibraryService:
-    def __init__(
-        self,
-        publishers: Repository[Publisher],
-        authors: Repository[Author],
-        books: Repository[Book],
-        unit_of_work: UnitOfWorkFactory,
-    ) -> None:
-        self.publishers = publishers
-        self.authors = authors
-        self.books = books
+    def __init__(self, unit_of_work: UnitOfWorkFactory) -> None:
         self.unit_of_work = unit_of_work
-
-    async def create_publisher(self, name: str, country: str | None = None) -> Publisher:
-        return await self.publishers.add(Publisher(name=name, country=country))
-
-    async def create_author(
-        self, name: str, email: str, publisher_id: str | None = None, bio: str = ""
-    ) -> Author:
-        return await self.authors.add(
-            Author(name=name, email=email, publisher_id=publisher_id, bio=bio)
-        )
-
-    async def create_book(
-        self,
-        title: str,
-        isbn: str,
-        author_id: str,
-        genre: Genre = Genre.OTHER,
-        price: Decimal = Decimal("0"),
-        published_on: dt.date | None = None,
-        tags: Sequence[str] = (),
-    ) -> Book:
-        book = Book(
-            title=title,
-            isbn=isbn,
-            author_id=author_id,
-            genre=genre,
-            price=price,
-            published_on=published_on,
-            tags=list(tags),
-        )
-        return await self.books.add(book)
-
-    async def change_publisher(
-        self, id: str, changes: Mapping[str, Any], expected_version: int
-    ) -> Publisher:
-        return await self.publishers.update_fields(id, changes, expected_version=expected_version)
-
-    async def change_author(
-        self, id: str, changes: Mapping[str, Any], expected_version: int
-    ) -> Author:
-        return await self.authors.update_fields(id, changes, expected_version=expected_version)
-
-    async def change_book(self, id: str, changes: Mapping[str, Any], expected_version: int) -> Book:
-        return await self.books.update_fields(id, changes, expected_version=expected_version)
-
-    async def delete_publisher(self, id: str, expected_version: int | None = None) -> None:
-        await self.publishers.delete(id, expected_version=expected_version)
-
-    async def delete_author(self, id: str, expected_version: int | None = None) -> None:
-        await self.authors.delete(id, expected_version=expected_version)
 
     async def merge_authors(self, source_id: str, target_id: str) -> Author:
         """Move every book of ``source_id`` to ``target_id``, then delete ``source_id``: all of
@@ -109,19 +46,3 @@ class LibraryService:
                 )
             await authors.delete(source_id)
         return target
-
-    async def delete_book(self, id: str, expected_version: int | None = None) -> None:
-        await self.books.delete(id, expected_version=expected_version)
-
-
-class LibraryQueries:
-    """Reads, with relations populated in a bounded number of round trips."""
-
-    def __init__(self, views: Mapping[str, ViewRepository]) -> None:
-        self._views = views
-
-    async def list(self, entity: str, query: Query, include: Sequence[str]) -> Page[Populated]:
-        return await self._views[entity].find(query, include)
-
-    async def get(self, entity: str, id: str, include: Sequence[str]) -> Populated | None:
-        return await self._views[entity].get(id, include)

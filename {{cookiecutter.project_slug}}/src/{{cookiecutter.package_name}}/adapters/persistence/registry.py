@@ -214,6 +214,15 @@ class EntityRegistry:
         self._specs[name] = spec
         return spec
 
+    def add_relation(self, entity: str, name: str, config: Relation | Mapping[str, Any]) -> None:
+        """Declare a relation on an entity registered elsewhere: a feature adding the reverse
+        side of its own many-to-one (``book.reviews``) without editing the other feature."""
+        spec = self.get(entity)
+        if name in spec.relations:
+            raise ValueError(f"{entity} already has a relation named {name!r}")
+        relations = {**spec.relations, name: Relation.from_config(config)}
+        self._specs[entity] = dataclasses.replace(spec, relations=relations)
+
     def referencing(self, name: str) -> list[tuple[EntitySpec[Any], str, Relation]]:
         """Every enforced relation whose target is ``name``: (child spec, relation name, rule)."""
         return [

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import ADMIN, EDITOR, READER, bearer
+from tests.support.app import ADMIN, EDITOR, READER, bearer
 
 ISBNS = ["9780306406157", "9780131103627", "9780201633610", "0306406152", "9781492056355"]
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from {{cookiecutter.package_name}}.main import create_app
 
-from .conftest import EDITOR, bearer, memory_settings
+from tests.support.app import EDITOR, bearer, memory_settings
 from tests.support.leaks import assert_no_leak
 from tests.support.postgres_scratch import create_scratch_database, drop_scratch_database
 
