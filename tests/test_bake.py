@@ -24,7 +24,6 @@ from tests.conftest import COMBINATIONS, Bakery
 from tests.helpers import (
     BAKES_DIR,
     PROJECT_TEMPLATE,
-    TEMPLATE_DIR,
     bake,
     bake_venv,
     default_answers,
@@ -217,7 +216,7 @@ def test_settings_defaults_follow_the_answers(bakery: Bakery, name: str) -> None
     assert unknown == [], f".env.example sets variables no setting reads: {unknown}"
     assert probe["from_example"] == defaults, ".env.example must hold the defaults"
 
-    reference = (TEMPLATE_DIR / "docs" / "settings.md").read_text()
+    reference = (project / "docs" / "settings.md").read_text()
     undocumented = sorted(v for v in probe["fields"].values() if f"`{v}`" not in reference)
     assert undocumented == [], f"docs/settings.md does not document {undocumented}"
 
