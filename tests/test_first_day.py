@@ -176,6 +176,8 @@ def add_an_entity(project: Path) -> None:
         if path.name == "registrations.py":
             text = path.read_text()
             for line in body.strip().splitlines():
+                if not line.strip():
+                    continue
                 if line.startswith("FEATURES:"):
                     text = re.sub(r"^FEATURES:.*$", line, text, flags=re.MULTILINE)
                 else:

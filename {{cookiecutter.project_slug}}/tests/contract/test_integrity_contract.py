@@ -318,7 +318,9 @@ async def test_a_unit_of_work_killed_half_way_writes_nothing(
             await asyncio.Event().wait()  # never set: the task is cancelled here
 
     running = asyncio.create_task(work())
-    await started.wait()
+    waiting = asyncio.create_task(started.wait())
+    await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    assert started.is_set(), running.exception()  # the unit ran half-way, then stopped here
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running

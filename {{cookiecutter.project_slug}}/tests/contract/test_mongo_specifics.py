@@ -1,9 +1,11 @@
 """What only the MongoDB adapter does: indexes, TTL mirror, BSON mapping, bounded round trips,
-both add_many strategies and unreachable servers. Runs against the same server as the
-contract suite (``TEST_MONGO_DSN`` or mongoeco's wire server)."""
+both add_many strategies, reference counters with and without transactions, error messages
+and unreachable servers. Runs against the same server as the contract suite
+(``TEST_MONGO_DSN`` or mongoeco's wire server)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 import uuid
@@ -15,27 +17,46 @@ import pytest
 from bson.binary import Binary, UuidRepresentation
 from bson.codec_options import CodecOptions
 from bson.decimal128 import Decimal128
+from bson.errors import InvalidDocument
 from pymongo import monitoring
+from pymongo.errors import (
+    BulkWriteError,
+    OperationFailure,
+    ServerSelectionTimeoutError,
+)
 
 from {{cookiecutter.package_name}}.adapters.persistence.mongo import MongoBackend
 from {{cookiecutter.package_name}}.adapters.persistence.mongo.backend import TTL_SHADOW_FIELD
+from {{cookiecutter.package_name}}.adapters.persistence.mongo.errors import translate
 from {{cookiecutter.package_name}}.adapters.persistence.registry import (
     EntityRegistry,
     RepositoryProvider,
 )
-from {{cookiecutter.package_name}}.ports.errors import AlreadyExists, BackendUnavailable
+from {{cookiecutter.package_name}}.ports.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    ReferenceNotFound,
+    StillReferenced,
+    TransactionsUnsupported,
+)
 from {{cookiecutter.package_name}}.ports.query import Query
 
 from tests.support.backend_mongo import mongo_dsn, scratch_database
 from tests.support.entities import (
     Dimensions,
     Label,
+    Member,
     Owner,
+    Project,
     Session,
     Status,
+    Step,
+    Task,
     Team,
+    Vote,
     Widget,
     WidgetLabel,
+    build_integrity_registry,
     build_registry,
 )
 from tests.support.services import free_port
@@ -80,6 +101,25 @@ async def open_provider(
 ) -> AsyncIterator[Callable[..., Any]]:
     """Start a provider on a MongoBackend built with the given keyword arguments."""
     dsn, name = database
+    started: list[RepositoryProvider] = []
+
+    async def open_(**options: Any) -> tuple[RepositoryProvider, MongoBackend]:
+        backend = MongoBackend(dsn, name, timeout_ms=3_000, **options)
+        provider = RepositoryProvider(registry, {"mongo": lambda: backend}, "mongo")
+        await provider.start(create_schema=True)
+        started.append(provider)
+        return provider, backend
+
+    yield open_
+    for provider in started:
+        await provider.close()
+
+
+@pytest.fixture
+async def open_integrity(database: tuple[str, str]) -> AsyncIterator[Callable[..., Any]]:
+    """Like ``open_provider``, with the integrity contract's entities (fresh collections)."""
+    dsn, name = database
+    registry = build_integrity_registry(uuid.uuid4().hex[:10])
     started: list[RepositoryProvider] = []
 
     async def open_(**options: Any) -> tuple[RepositoryProvider, MongoBackend]:
@@ -420,3 +460,262 @@ async def test_sorts_and_cursor_pages_agree_with_the_reference(
         assert seen == expected
     offset_page = await mongo.find(Query(sort=sort, limit=4, offset=3))
     assert [w.id for w in offset_page.items] == expected[3:7]
+
+
+# --- integrity: compound unique indexes, reference counters, errors ------------------------------
+
+
+async def raw(provider: RepositoryProvider, backend: MongoBackend, entity: str, key: str) -> Any:
+    return await backend.collection(provider.registry.get(entity)).find_one({"_id": key})
+
+
+async def test_compound_unique_index_is_partial_and_named(open_integrity: Opener) -> None:
+    provider, backend = await open_integrity()
+    votes = await index_info(backend, provider.registry, "vote")
+    index = votes["unique_member_id+task_id"]
+    assert index["unique"] is True
+    assert dict(index["key"]) == {"member_id": 1, "task_id": 1}
+    assert set(index["partialFilterExpression"]) == {"member_id", "task_id"}
+    collection = backend.collection(provider.registry.get("vote"))
+    await collection.insert_many(  # a null part never collides
+        [{"_id": "n1", "member_id": "m", "task_id": None}, {"_id": "n2", "member_id": "m"}]
+    )
+    project = await provider.of(Project).add(Project(name="P"))
+    member = await provider.of(Member).add(Member(name="Ada"))
+    task = await provider.of(Task).add(Task(project_id=project.id))
+    await provider.of(Vote).add(Vote(member.id, task.id))
+    with pytest.raises(AlreadyExists) as info:
+        await provider.of(Vote).add(Vote(member.id, task.id))
+    assert (info.value.field, info.value.value) == ("member_id+task_id", (member.id, task.id))
+
+
+async def test_reference_counters_are_hidden_and_survive_every_write(
+    open_integrity: Opener,
+) -> None:
+    provider, backend = await open_integrity()
+    projects, tasks = provider.of(Project), provider.of(Task)
+    project = await projects.add(Project(name="P", code="p1"))
+    other = await projects.add(Project(name="Q", code="q1"))
+    first, second = await tasks.add_many([Task(project_id=project.id) for _ in range(2)])
+    assert (await raw(provider, backend, "project", project.id))["_refs"] == {"task:project_id": 2}
+    # Writes to the target keep its counters; reads never show them.
+    renamed = await projects.update_fields(project.id, {"name": "Renamed"})
+    replaced = await projects.update(Project(name="Again", code="p1", id=project.id, version=2))
+    upserted = await projects.upsert(Project(name="Up", code="p1", id=project.id))
+    assert (renamed.version, replaced.version, upserted.version) == (2, 3, 4)
+    assert await projects.get(project.id) == upserted
+    assert await projects.distinct("name") == ["Q", "Up"]
+    assert await projects.count({"name": {"ne": "x"}}) == 2
+    assert (await raw(provider, backend, "project", project.id))["_refs"] == {"task:project_id": 2}
+    with pytest.raises(StillReferenced) as info:
+        await projects.delete(project.id)
+    assert info.value.referenced_by == "task.project_id"
+    # Moving and deleting children moves and lowers the counters.
+    await tasks.update_fields(first.id, {"project_id": other.id})
+    await tasks.upsert(Task(project_id=other.id, id=second.id))
+    assert (await raw(provider, backend, "project", project.id))["_refs"] == {"task:project_id": 0}
+    assert (await raw(provider, backend, "project", other.id))["_refs"] == {"task:project_id": 2}
+    await tasks.delete(first.id)
+    assert await tasks.delete_many([second.id, "missing"]) == 1
+    assert (await raw(provider, backend, "project", other.id))["_refs"] == {"task:project_id": 0}
+    await projects.delete_many([project.id, other.id])
+    assert await projects.count() == 0
+
+
+async def test_counters_can_be_recounted(open_integrity: Opener) -> None:
+    provider, backend = await open_integrity()
+    project = await provider.of(Project).add(Project(name="P"))
+    legacy = await provider.of(Project).add(Project(name="Legacy"))
+    task = await provider.of(Task).add(Task(project_id=project.id))
+    projects = backend.collection(provider.registry.get("project"))
+    await projects.update_one({"_id": project.id}, {"$set": {"_refs.task:project_id": 3}})
+    await backend.collection(provider.registry.get("task")).insert_one(  # written before
+        {"_id": "old", "project_id": legacy.id, "title": "t", "version": 1}
+    )
+    await backend.recount_references()
+    assert (await raw(provider, backend, "project", project.id))["_refs"] == {"task:project_id": 1}
+    with pytest.raises(StillReferenced):
+        await provider.of(Project).delete(legacy.id)
+    await provider.of(Task).delete_many([task.id, "old"])
+    assert await provider.of(Project).delete_many([project.id, legacy.id]) == 2
+
+
+@pytest.mark.parametrize("transactions", [True, False], ids=["transaction", "standalone"])
+async def test_on_delete_rules_with_and_without_transactions(
+    open_integrity: Opener, transactions: bool
+) -> None:
+    provider, backend = await open_integrity(transactions=transactions)
+    project = await provider.of(Project).add(Project(name="P"))
+    ada, bob = await provider.of(Member).add_many([Member(name="Ada"), Member(name="Bob")])
+    tasks = provider.of(Task)
+    doomed = await tasks.add(Task(project_id=project.id, assignee_id=ada.id))
+    kept = await tasks.add(Task(project_id=project.id, assignee_id=ada.id))
+    await provider.of(Step).add_many([Step(task_id=doomed.id), Step(task_id=kept.id)])
+    await provider.of(Vote).add_many([Vote(bob.id, doomed.id), Vote(bob.id, kept.id)])
+    with pytest.raises(StillReferenced):
+        await provider.of(Project).delete_many([project.id])
+    assert await tasks.count() == 2
+
+    await tasks.delete(doomed.id)  # cascades to one step and one vote
+    assert await provider.of(Step).count() == 1
+    assert [v.task_id for v in await provider.of(Vote).find_all()] == [kept.id]
+    await provider.of(Member).delete(ada.id)  # set_null, without a version bump
+    unassigned = await tasks.get_or_raise(kept.id)
+    assert (unassigned.assignee_id, unassigned.version) == (None, 1)
+    assert await provider.of(Member).delete_many([bob.id]) == 1  # cascades to its vote
+    assert await provider.of(Vote).count() == 0
+    with pytest.raises(ReferenceNotFound):
+        await provider.of(Vote).add(Vote(bob.id, kept.id))
+    marked = await backend.collection(provider.registry.get("task")).count_documents(
+        {"_deleting": {"$exists": True}}
+    )
+    assert marked == 0, "no document stays marked as being deleted"
+
+
+async def test_a_standalone_server_has_no_units_of_work(open_integrity: Opener) -> None:
+    provider, _ = await open_integrity(transactions=False)
+    with pytest.raises(TransactionsUnsupported) as info:
+        async with provider.unit_of_work():
+            pass
+    assert info.value.message == (
+        "mongo is unavailable: transactions need a replica set (even of one member)"
+    )
+
+
+async def test_units_of_work_do_not_nest(open_integrity: Opener) -> None:
+    provider, _ = await open_integrity(transactions=True)
+    async with provider.unit_of_work():
+        with pytest.raises(RuntimeError):
+            async with provider.unit_of_work():
+                pass
+
+
+@pytest.mark.concurrency
+@pytest.mark.parametrize("transactions", [True, False], ids=["transaction", "standalone"])
+async def test_children_racing_cascade_and_set_null_are_never_orphaned(
+    open_integrity: Opener, transactions: bool
+) -> None:
+    provider, backend = await open_integrity(transactions=transactions)
+    project = await provider.of(Project).add(Project(name="P"))
+    tasks, steps, members = provider.of(Task), provider.of(Step), provider.of(Member)
+    allowed = (ReferenceNotFound, StillReferenced)
+    for round_number in range(4):
+        member = await members.add(Member(name=f"M{round_number}"))
+        task = await tasks.add(Task(project_id=project.id, assignee_id=member.id))
+        moving = await steps.add(Step(task_id=(await tasks.add(Task(project_id=project.id))).id))
+
+        async def delete_later(repo: Any, key: str) -> None:
+            await asyncio.sleep(0)
+            await repo.delete(key)
+
+        results = await asyncio.gather(
+            *(steps.add(Step(task_id=task.id, text=str(n))) for n in range(6)),
+            *(tasks.add(Task(project_id=project.id, assignee_id=member.id)) for _ in range(4)),
+            steps.update_fields(moving.id, {"task_id": task.id}),
+            delete_later(tasks, task.id),
+            delete_later(members, member.id),
+            return_exceptions=True,
+        )
+        unexpected = [
+            r for r in results if isinstance(r, BaseException) and not isinstance(r, allowed)
+        ]
+        assert not unexpected, unexpected
+        if await tasks.get(task.id) is None:
+            assert await steps.find_all({"task_id": task.id}) == [], f"round {round_number}"
+        if await members.get(member.id) is None:
+            assert await tasks.find_all({"assignee_id": member.id}) == [], f"round {round_number}"
+    await _assert_counters_exact(provider, backend)
+
+
+async def _assert_counters_exact(provider: RepositoryProvider, backend: MongoBackend) -> None:
+    """Every counter equals the number of children pointing at its document."""
+    registry = provider.registry
+    for child_name, field_name, target_name in (
+        ("task", "project_id", "project"),
+        ("task", "assignee_id", "member"),
+        ("step", "task_id", "task"),
+        ("vote", "member_id", "member"),
+        ("vote", "task_id", "task"),
+    ):
+        children = backend.collection(registry.get(child_name))
+        targets = backend.collection(registry.get(target_name))
+        async for target in targets.find({}):
+            actual = await children.count_documents({field_name: target["_id"]})
+            counted = target.get("_refs", {}).get(f"{child_name}:{field_name}", 0)
+            assert counted == actual, (target_name, target["_id"], child_name, field_name)
+        orphans = await children.count_documents(
+            {field_name: {"$nin": [None, *[t["_id"] async for t in targets.find({})]]}}
+        )
+        assert orphans == 0, (child_name, field_name)
+
+
+@pytest.mark.parametrize("transactions", [True, False], ids=["transaction", "standalone"])
+async def test_writes_take_a_bounded_number_of_round_trips(
+    open_integrity: Opener, transactions: bool
+) -> None:
+    log = CommandLog()
+    provider, _ = await open_integrity(
+        transactions=transactions, client_options={"event_listeners": [log]}
+    )
+    projects, tasks = provider.of(Project), provider.of(Task)
+    project = await projects.add(Project(name="P"))
+    other = await projects.add(Project(name="Q"))
+    commit = ["commitTransaction"] if transactions else []
+
+    async def commands(call: Any) -> list[str]:
+        log.names.clear()
+        await call
+        return list(log.names)
+
+    assert await commands(projects.update_fields(project.id, {"name": "R"})) == [
+        "find",
+        "update",
+    ]
+    assert await commands(tasks.add(Task(project_id=project.id))) == [
+        "update",  # count the task on its project
+        "insert",
+        *commit,
+    ]
+    task = (await tasks.find_all())[0]
+    assert await commands(tasks.update_fields(task.id, {"title": "t"})) == ["find", "update"]
+    assert await commands(tasks.update_fields(task.id, {"project_id": other.id})) == [
+        "find",
+        "update",  # count the task on its new project
+        "update",  # the write, guarded by the version and references read
+        "update",  # release the old project
+        *commit,
+    ]
+    assert await commands(projects.delete(project.id)) == ["findAndModify"]
+    expected_delete = [
+        "findAndModify",  # mark the task (its restrict counters are zero)
+        "find",  # its steps (cascade)
+        "find",  # its votes (cascade)
+        # the task, if no child still counts, then release its project
+        *(["find", "delete", "update", *commit] if transactions else ["findAndModify", "update"]),
+        *([] if transactions else ["update"]),  # clear marks left on survivors (none)
+    ]
+    assert await commands(tasks.delete(task.id)) == expected_delete
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OperationFailure("bad $regex: missing ) at offset 3", code=51091),
+        OperationFailure("not authorized on db to execute command", code=13),
+        BulkWriteError({"writeErrors": [{"code": 121, "errmsg": "Document failed validation"}]}),
+        ServerSelectionTimeoutError("127.0.0.1:27017: [Errno 111] Connection refused"),
+        InvalidDocument("cannot encode object: <object at 0x7f>"),
+        OperationFailure(
+            "Write conflict during transaction commit",
+            code=112,
+            details={"errorLabels": ["TransientTransactionError"]},
+        ),
+    ],
+    ids=["query", "operation", "bulk", "unreachable", "bson", "transient"],
+)
+def test_error_messages_carry_no_driver_text(exc: Exception) -> None:
+    error = translate(exc, "widget")
+    assert error is not exc
+    message = str(error)
+    for leak in (str(exc).split(",")[0], type(exc).__name__, "Errno", "0x7f", "E11000"):
+        assert leak not in message, message

@@ -3,6 +3,16 @@ mongoeco's wire-protocol server (``mongoeco[wire]``, Python 3.13+), started once
 session on a free loopback port and spoken to by the real PyMongo driver.
 
 Each test gets a database of its own, dropped afterwards.
+
+mongoeco runs real session transactions (snapshot reads, writes invisible to others until
+``commitTransaction``, ``abortTransaction`` discards them; a commit fails when anything was
+written since the transaction's snapshot), but its ``hello`` names no replica set, so the
+backend would take it for a standalone server: the suite forces ``transactions=True`` on it, so
+units of work, ``add_many`` and cascading deletes run in real transactions. One fix is applied
+to mongoeco 4.11's wire sessions (:func:`abort_failed_commits`): MongoDB aborts a transaction
+whose commit fails with a write conflict and labels the error ``TransientTransactionError`` (so
+drivers retry it); mongoeco left the transaction open, unlabelled, and ran the next commands
+of the pooled session inside it.
 """
 
 from __future__ import annotations
@@ -30,6 +40,33 @@ from tests.support.services import unavailable
 
 DSN_VARIABLE = "TEST_MONGO_DSN"
 TIMEOUT_MS = 3_000
+
+
+def abort_failed_commits() -> None:
+    """Make mongoeco's failed commits behave like MongoDB's (see the module docstring)."""
+    from mongoeco.errors import OperationFailure
+    from mongoeco.wire.sessions import WireSessionStore
+
+    original = WireSessionStore.commit_transaction
+    if getattr(original, "aborts_on_failure", False):
+        return
+
+    def commit_transaction(self: WireSessionStore, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return original(self, body)
+        except OperationFailure as exc:
+            session = self._require_session(body)
+            if session.transaction_active:
+                session.abort_transaction()
+            raise OperationFailure(
+                str(exc),
+                code=112,  # WriteConflict
+                details={"codeName": "WriteConflict"},
+                error_labels=("TransientTransactionError",),
+            ) from exc
+
+    commit_transaction.aborts_on_failure = True  # type: ignore[attr-defined]
+    WireSessionStore.commit_transaction = commit_transaction  # type: ignore[method-assign]
 
 
 class MongoecoServer:
@@ -63,6 +100,7 @@ class MongoecoServer:
     async def _serve(self) -> None:
         from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
+        abort_failed_commits()
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         proxy = AsyncMongoEcoProxyServer(host="127.0.0.1", port=0)
@@ -92,6 +130,11 @@ def emulator_uri(config: pytest.Config | None = None) -> str:
         _emulator["server"] = server
     uri: str = _emulator["uri"]
     return uri
+
+
+def on_emulator() -> bool:
+    """True when the suite talks to mongoeco (no ``TEST_MONGO_DSN``)."""
+    return not os.environ.get(DSN_VARIABLE)
 
 
 def mongo_dsn(request: pytest.FixtureRequest) -> str:
@@ -137,4 +180,7 @@ async def open_mongo(
 ) -> AsyncIterator[PersistenceBackend]:
     dsn = mongo_dsn(request)
     async with scratch_database(dsn) as database:
-        yield MongoBackend(dsn, database, timeout_ms=TIMEOUT_MS)
+        # mongoeco has transactions but does not say so (see the module docstring); a real
+        # server is asked.
+        transactions = True if on_emulator() else None
+        yield MongoBackend(dsn, database, timeout_ms=TIMEOUT_MS, transactions=transactions)

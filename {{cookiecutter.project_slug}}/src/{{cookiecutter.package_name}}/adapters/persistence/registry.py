@@ -276,6 +276,10 @@ def _check_enforced(
         raise ValueError(f"relation {where}: on_delete needs the reference to be the target's id")
     if (spec.database or None) != (target.database or None):
         raise ValueError(f"relation {where}: on_delete needs both entities on one backend")
+    if target.ttl_field is not None:
+        # expiry removes rows without applying any on_delete rule (MongoDB's TTL monitor,
+        # DynamoDB's TTL): children would dangle
+        raise ValueError(f"relation {where}: on_delete needs a target without a ttl_field")
     if rel.on_delete is OnDelete.SET_NULL and not spec.schema.fields[rel.local_field].optional:
         raise ValueError(f"relation {where}: set_null needs {rel.local_field!r} to be optional")
 
