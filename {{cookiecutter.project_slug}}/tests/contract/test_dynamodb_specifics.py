@@ -6,35 +6,54 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from boto3.dynamodb.conditions import Attr  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError, EndpointConnectionError
 
+from {{cookiecutter.package_name}}.adapters.persistence.common import prepare
 from {{cookiecutter.package_name}}.adapters.persistence.dynamodb import (
     AsyncGenericRepository,
     DynamoDbBackend,
     GenericRepository,
     ItemNotFound,
 )
+from {{cookiecutter.package_name}}.adapters.persistence.dynamodb.errors import translate
 from {{cookiecutter.package_name}}.adapters.persistence.registry import RepositoryProvider
 from {{cookiecutter.package_name}}.ports.errors import (
     AlreadyExists,
+    BackendUnavailable,
     BatchWriteError,
+    ConcurrencyConflict,
     ConditionFailed,
     InvalidCursor,
+    InvalidInput,
     NotFound,
+    ReferenceNotFound,
+    TransactionTooLarge,
 )
 from {{cookiecutter.package_name}}.ports.query import Query
 
 from tests.support.backend_dynamodb import REGION, dynamodb_endpoint, make_backend
-from tests.support.entities import Session, Team, Widget, build_registry
+from tests.support.entities import (
+    Member,
+    Project,
+    Session,
+    Step,
+    Task,
+    Team,
+    Widget,
+    build_integrity_registry,
+    build_registry,
+)
 
 
 @pytest.fixture
@@ -132,7 +151,9 @@ async def test_unsorted_pages_resume_from_the_last_key_and_tampering_is_refused(
     await repo.add_many([widget(i) for i in range(7)])
     first = await repo.find(Query(limit=3))
     assert first.next_cursor is not None
-    payload = json.loads(base64.urlsafe_b64decode(first.next_cursor + "=="))
+    token = first.next_cursor
+    signed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    payload = json.loads(signed[:-16])  # the payload, then its 16-byte HMAC
     assert payload["x"] == {"id": first.items[-1].id}  # DynamoDB's ExclusiveStartKey
 
     seen = [w.id for w in first.items]
@@ -144,9 +165,12 @@ async def test_unsorted_pages_resume_from_the_last_key_and_tampering_is_refused(
     assert sorted(seen) == [f"w{i:03d}" for i in range(7)]
     assert len(seen) == 7
 
+    # Forged payloads signed with the right key: the adapter's own checks must refuse them.
+    signer = prepare(provider.registry.for_entity(Widget), Query(limit=3)).signer
+    assert signer is not None
+
     def forged(**changes: Any) -> str:
-        raw = json.dumps({**payload, **changes}).encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return signer.encode({**payload, **changes})
 
     for bad in [
         forged(x={"id": "w001", "extra": "1"}),
@@ -254,6 +278,151 @@ async def test_small_batches_are_one_transaction(
         await repo.add_many([widget(100), widget(101, sku="SKU-001")])
     assert info.value.field == "sku"
     assert await repo.count() == 40
+
+
+# --- integrity: staged writes, reference counters, units of work --------------------------------
+
+
+@pytest.fixture
+async def linked(
+    request: pytest.FixtureRequest,
+) -> AsyncIterator[tuple[DynamoDbBackend, RepositoryProvider]]:
+    """The integrity contract's entities (enforced references, a compound unique key)."""
+    endpoint = dynamodb_endpoint(request)
+    registry = build_integrity_registry(uuid.uuid4().hex[:10])
+    backend = make_backend(endpoint)
+    provider = RepositoryProvider(registry, {"dynamodb": lambda: backend}, "dynamodb")
+    await provider.start(create_schema=True)
+    try:
+        yield backend, provider
+    finally:
+        await backend.drop(list(registry))
+        await provider.close()
+
+
+async def test_writes_cost_one_request_after_the_reads_they_need(
+    linked: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    backend, provider = linked
+    calls = Calls(backend)
+    member = await provider.of(Member).add(Member(name="Ada"))
+    assert calls.names == ["PutItem"]
+    calls.clear()
+    renamed = await provider.of(Member).update_fields(member.id, {"name": "Bo"})
+    assert calls.names == ["GetItem", "UpdateItem"]  # read, validate, write guarded by version
+    calls.clear()
+    project = await provider.of(Project).add(Project(name="P"))
+    task = await provider.of(Task).add(Task(project_id=project.id, assignee_id=member.id))
+    (params,) = [p for name, p in calls.log if name == "TransactWriteItems"]
+    assert sorted(next(iter(a)) for a in params["TransactItems"]) == ["Put", "Update", "Update"]
+    calls.clear()
+    await provider.of(Member).delete(member.id)  # set_null on the task, in one transaction
+    assert calls.names == ["GetItem", "Query", "TransactWriteItems"]
+    unassigned = await provider.of(Task).get_or_raise(task.id)
+    assert (unassigned.assignee_id, unassigned.version) == (None, task.version)
+    assert renamed.version == 2
+
+
+async def test_a_unit_of_work_sends_one_transaction_of_merged_actions(
+    linked: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    backend, provider = linked
+    calls = Calls(backend)
+    async with provider.unit_of_work() as uow:
+        project = await uow.of(Project).add(Project(name="P", code="p-1"))
+        task = await uow.of(Task).add(Task(project_id=project.id))
+        await uow.of(Step).add(Step(task_id=task.id))
+        renamed = await uow.of(Project).update_fields(project.id, {"name": "Renamed"})
+        assert calls.names == []  # nothing is sent before the exit
+    assert calls.names == ["TransactWriteItems"]
+    (params,) = [p for _, p in calls.log]
+    actions = params["TransactItems"]
+    # The project, its code, the task, the step: the task's count of the project and the
+    # rename are merged into the project's Put (one action per item).
+    assert [next(iter(a)) for a in actions] == ["Put"] * 4
+    stored = next(
+        a["Put"]["Item"] for a in actions if a["Put"]["Item"].get("id", {}).get("S") == project.id
+    )
+    assert stored["name"] == {"S": "Renamed"}
+    assert stored["_ref_task_project_id"] == {"N": "1"}
+    assert renamed.version == 2
+    assert await provider.of(Project).get_or_raise(project.id) == renamed  # counter stays hidden
+    assert await provider.of(Project).distinct("name") == ["Renamed"]
+
+
+async def test_units_too_large_for_one_transaction_send_nothing(
+    linked: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    backend, provider = linked
+    calls = Calls(backend)
+
+    async def too_large() -> None:
+        async with provider.unit_of_work() as uow:
+            for n in range(101):
+                await uow.of(Member).add(Member(name=f"m{n}"))
+
+    with pytest.raises(TransactionTooLarge):
+        await too_large()
+    assert "TransactWriteItems" not in calls.names
+    assert await provider.of(Member).count() == 0
+    # A cascade that cannot fit in one transaction is refused before anything is sent.
+    project = await provider.of(Project).add(Project(name="P"))
+    task = await provider.of(Task).add(Task(project_id=project.id))
+    await provider.of(Step).add_many([Step(task_id=task.id) for _ in range(100)])
+    with pytest.raises(TransactionTooLarge):
+        await provider.of(Task).delete(task.id)
+    assert await provider.of(Step).count() == 100
+    await provider.of(Step).delete_many([s.id for s in await provider.of(Step).find_all()])
+    await provider.of(Task).delete(task.id)
+    assert await provider.of(Task).count() == 0
+
+
+async def test_a_unit_raises_reference_and_version_failures_at_its_exit(
+    linked: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    _, provider = linked
+    project = await provider.of(Project).add(Project(name="P"))
+    member = await provider.of(Member).add(Member(name="Ada"))
+
+    def outside(write: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Another request's write: a task that does not share the unit's context."""
+        return asyncio.create_task(write, context=contextvars.Context())
+
+    async def orphan() -> None:
+        async with provider.unit_of_work() as uow:
+            await uow.of(Task).add(Task(project_id=project.id))
+            await outside(provider.of(Project).delete(project.id))
+
+    async def stale() -> None:
+        async with provider.unit_of_work() as uow:
+            await uow.of(Member).update_fields(member.id, {"name": "Bo"})
+            await outside(provider.of(Member).update_fields(member.id, {"name": "Cy"}))
+
+    with pytest.raises(ReferenceNotFound):
+        await orphan()
+    assert await provider.of(Task).count() == 0
+    with pytest.raises(ConcurrencyConflict):
+        await stale()
+    assert (await provider.of(Member).get_or_raise(member.id)).name == "Cy"
+
+
+def test_driver_errors_become_plain_messages() -> None:
+    detail = {"Error": {"Code": "ValidationException", "Message": "secret driver detail"}}
+    refused = translate(ClientError(detail, "PutItem"), "widget", reading=False)  # type: ignore[arg-type]
+    assert isinstance(refused, InvalidInput)
+    throttled = {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}
+    for exc in (
+        EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
+        ClientError(throttled, "Query"),  # type: ignore[arg-type]
+        TimeoutError(),
+    ):
+        unavailable = translate(exc, "widget")
+        assert isinstance(unavailable, BackendUnavailable)
+        for message in (refused.message, unavailable.message):
+            assert "Exception" not in message
+            assert "Error" not in message
+            assert "secret" not in message
+            assert "slow down" not in message
 
 
 # --- generic-repo's surface --------------------------------------------------------------------

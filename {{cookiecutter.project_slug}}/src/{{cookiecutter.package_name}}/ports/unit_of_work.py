@@ -14,7 +14,12 @@ keeps the promise (the contract suite proves it on every one):
   a standalone server raises ``TransactionsUnsupported`` when the unit starts);
 - DynamoDB: writes are staged and sent as one ``TransactWriteItems`` at the exit (at most 100
   items: a larger unit raises ``TransactionTooLarge`` before anything is sent). Reads inside
-  the unit see the committed state, not the unit's own staged writes.
+  the unit see the committed state, not the unit's own staged writes (writes do see them: a
+  write to an item staged earlier in the unit builds on it).
+
+The unit belongs to the task that opened it (a ``ContextVar``): while it is open, every write of
+that backend's repositories in this task (and in tasks it starts) joins it, whether the
+repository came from ``uow.of`` or elsewhere.
 
 A unit spans the entities of one backend; repositories of entities pinned to another backend
 are refused. Version checks, unique fields, conditions and references keep their meaning:

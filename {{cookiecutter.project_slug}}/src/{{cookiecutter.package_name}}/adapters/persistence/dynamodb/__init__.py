@@ -1,6 +1,6 @@
 """DynamoDB persistence (aioboto3): the Repository port, generic-repo's surface, provisioning.
 
-Layout, access paths and trade-offs are documented in docs/dynamodb.md of the template.
+Layout, access paths and trade-offs are documented in docs/dynamodb.md.
 """
 
 from .backend import DynamoDbBackend, build_backend

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AsyncExitStack
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aioboto3
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb.client import DynamoDBClient
 
     from .generic import AsyncGenericRepository
+    from .repository import DynamoDbRepository
 
 T = TypeVar("T")
 
@@ -74,6 +75,8 @@ class DynamoDbBackend:
         self._stack: AsyncExitStack | None = None
         self._client: DynamoDBClient | None = None
         self._layouts: dict[str, Layout] = {}
+        self._specs: dict[str, EntitySpec[Any]] = {}
+        self._repositories: dict[str, DynamoDbRepository[Any]] = {}
 
     def __repr__(self) -> str:
         return f"DynamoDbBackend(region={self.region!r}, endpoint_url={self.endpoint_url!r})"
@@ -81,6 +84,8 @@ class DynamoDbBackend:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self, specs: Sequence[EntitySpec[Any]], *, create_schema: bool) -> None:
+        for spec in specs:
+            self._specs[spec.name] = spec
         layouts = [self.layout(spec) for spec in specs]
         if self._client is None:
             stack = AsyncExitStack()
@@ -114,7 +119,7 @@ class DynamoDbBackend:
         except RuntimeError as exc:
             raise BackendUnavailable(BACKEND, "not started") from exc
         except DRIVER_ERRORS as exc:
-            raise BackendUnavailable(BACKEND, type(exc).__name__) from exc
+            raise translate(exc, "ping") from exc
 
     @property
     def client(self) -> DynamoDBClient:
@@ -141,10 +146,35 @@ class DynamoDbBackend:
 
     # --- repositories ------------------------------------------------------------------------
 
+    @property
+    def specs(self) -> list[EntitySpec[Any]]:
+        """Every entity of this backend (``start`` is given them all: references need them)."""
+        return list(self._specs.values())
+
     def repository(self, spec: EntitySpec[T]) -> Repository[T]:
         from .repository import DynamoDbRepository
 
-        return DynamoDbRepository(spec, self, self.layout(spec))
+        self._specs.setdefault(spec.name, spec)
+        repo = self._repositories.get(spec.name)
+        if repo is None or repo.spec is not spec:
+            repo = DynamoDbRepository(spec, self, self.layout(spec))
+            self._repositories[spec.name] = repo
+        return repo
+
+    def entity_repository(self, name: str) -> DynamoDbRepository[Any]:
+        """The repository of the entity ``name`` (the target or child of a reference)."""
+        if name not in self._repositories:
+            if name not in self._specs:
+                raise KeyError(f"entity {name!r} is not on this DynamoDB backend")
+            self.repository(self._specs[name])
+        return self._repositories[name]
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """A unit of work: writes staged, then sent as one TransactWriteItems (see
+        ``unit_of_work``)."""
+        from .unit_of_work import transaction
+
+        return transaction(self)
 
     def generic_repository(
         self,

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import aiohttp
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from ....ports.errors import BackendUnavailable, InvalidInput, InvalidQuery, KitError
 
@@ -55,8 +55,29 @@ def failed_item(exc: ClientError) -> dict[str, Any] | None:
     return dict(item) if isinstance(item, Mapping) else None
 
 
+_PHRASES = {
+    "ProvisionedThroughputExceededException": "throttled; try again",
+    "ThrottlingException": "throttled; try again",
+    "RequestLimitExceeded": "throttled; try again",
+    "LimitExceededException": "throttled; try again",
+    "TransactionInProgressException": "busy; try again",
+    "InternalServerError": "the service failed; try again",
+    "ServiceUnavailable": "the service failed; try again",
+}
+
+
+def _phrase(code: str) -> str:
+    """A plain phrase for an AWS error code: kit messages never carry driver text."""
+    if code in _PHRASES:
+        return _PHRASES[code]
+    if code in UNAVAILABLE:
+        return "the credentials were refused"
+    return "the request failed"
+
+
 def translate(exc: Exception, what: str, *, reading: bool = True) -> KitError:
-    """A kit error for a driver error nobody handled more specifically."""
+    """A kit error for a driver error nobody handled more specifically. The message is a plain
+    phrase (it may reach an HTTP body); the driver's code and text are logged."""
     if isinstance(exc, KitError):
         return exc
     if isinstance(exc, ClientError):
@@ -65,15 +86,15 @@ def translate(exc: Exception, what: str, *, reading: bool = True) -> KitError:
         logger.warning("DynamoDB %s failed: %s %s", what, code, message)
         if code == "ResourceNotFoundException":
             return BackendUnavailable(BACKEND, f"a table of {what} does not exist (provision it)")
-        if code in UNAVAILABLE:
-            return BackendUnavailable(BACKEND, code)
         if code == "ValidationException":
             if reading:
-                return InvalidQuery(f"DynamoDB refused the query on {what}: {message}")
-            return InvalidInput(f"DynamoDB refused the write to {what}: {message}")
-        return BackendUnavailable(BACKEND, code or "error")
+                return InvalidQuery(f"DynamoDB cannot run this query on {what}")
+            return InvalidInput(f"DynamoDB cannot store this {what}")
+        return BackendUnavailable(BACKEND, _phrase(code))
     logger.warning("DynamoDB %s failed: %r", what, exc)
-    return BackendUnavailable(BACKEND, type(exc).__name__)
+    if isinstance(exc, asyncio.TimeoutError | ReadTimeoutError | ConnectTimeoutError):
+        return BackendUnavailable(BACKEND, "timed out")
+    return BackendUnavailable(BACKEND, "cannot connect")
 
 
 DRIVER_ERRORS = (ClientError, BotoCoreError, aiohttp.ClientError, OSError, asyncio.TimeoutError)

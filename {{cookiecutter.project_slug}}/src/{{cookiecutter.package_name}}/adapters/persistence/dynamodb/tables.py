@@ -7,10 +7,18 @@ Per entity (``<prefix><collection>``):
   field's value as a typed string (``s:…``, ``n:…``, ``b:1``), absent when the value is null,
   so the index is sparse and empty strings/numbers/booleans are all indexable; projection ALL;
 - the TTL attribute ``_ttl`` (epoch seconds), enabled as the table's TTL;
-- when the entity has unique fields, a companion table ``<table>-unique`` with partition key
-  ``key`` = ``UNIQUE#<field>#<typed value>`` and the owner's id in ``owner`` (and a copy of the
-  owner's ``_ttl``). The entity item and its uniqueness items are only ever written together,
-  in one ``TransactWriteItems``, so a value is claimed, moved or released atomically.
+- when the entity has unique constraints, a companion table ``<table>-unique`` with partition
+  key ``key`` = ``UNIQUE#<field>#<typed value>`` (a compound constraint:
+  ``UNIQUE#<a>+<b>#<JSON list of typed values>``) and the owner's id in ``owner`` (and a copy of
+  the owner's ``_ttl``). The entity item and its uniqueness items are only ever written
+  together, in one ``TransactWriteItems``, so a value is claimed, moved or released atomically;
+- the local field of every enforced reference (a relation with ``on_delete``) has a GSI, so
+  deleting a target finds its children with a Query, never a Scan;
+- on a target of enforced references, one hidden counter per referencing relation,
+  ``_ref_<child entity>_<field>``: how many children point at the item. Children change it in
+  the transaction that stores them (guarded by the target being there), so a delete guarded by
+  the counter (0 for restrict, the number of children it handles for cascade/set_null) can never
+  leave an orphan. Hidden attributes never reach entities, filters, counts or distinct values.
 """
 
 from __future__ import annotations
@@ -37,6 +45,14 @@ UNIQUE_SUFFIX = "-unique"
 MAX_GSIS = 20
 
 
+REFERENCE_PREFIX = "_ref_"
+
+
+def counter_attribute(child: str, field: str) -> str:
+    """The hidden attribute counting the ``child`` items whose ``field`` points at an item."""
+    return f"{REFERENCE_PREFIX}{child}_{field}"
+
+
 def index_attribute(field: str) -> str:
     return f"_ix_{field}"
 
@@ -51,28 +67,47 @@ class Layout:
     unique_table: str | None
     id_attribute: str
     indexed: tuple[str, ...]  # fields with a GSI
-    unique: tuple[str, ...]
+    unique: tuple[str, ...]  # single unique fields
+    unique_keys: tuple[tuple[str, ...], ...] = ()  # every unique constraint (singles first)
+    references: tuple[str, ...] = ()  # local fields of enforced references
 
     @classmethod
     def of(cls, spec: EntitySpec[Any], prefix: str) -> Layout:
         table = f"{prefix}{spec.collection}"
+        references = tuple(dict.fromkeys(r.local_field for r in spec.references.values()))
         indexed: list[str] = []
-        for name in spec.indexed_fields:
+        for name in dict.fromkeys((*spec.indexed_fields, *references)):
             info = spec.schema.fields[name]
             if info.kind in SCALAR_KINDS and name != spec.id_field:
                 indexed.append(name)
             elif name in spec.unique:
                 raise ValueError(f"{spec.name}.{name}: DynamoDB can only enforce unique scalars")
+            elif name in references:
+                raise ValueError(f"{spec.name}.{name}: an enforced reference must be a scalar")
+        for group in spec.unique_together:
+            for name in group:
+                if spec.schema.fields[name].kind not in SCALAR_KINDS:
+                    raise ValueError(
+                        f"{spec.name}.{name}: DynamoDB can only enforce unique scalars"
+                    )
         if len(indexed) > MAX_GSIS:
             raise ValueError(f"{spec.name}: DynamoDB allows {MAX_GSIS} GSIs per table")
         unique = tuple(f for f in spec.unique if f != spec.id_field)
+        unique_keys = tuple((f,) for f in unique) + tuple(spec.unique_together)
         return cls(
             table=table,
-            unique_table=f"{table}{UNIQUE_SUFFIX}" if unique else None,
+            unique_table=f"{table}{UNIQUE_SUFFIX}" if unique_keys else None,
             id_attribute=spec.id_field,
             indexed=tuple(indexed),
             unique=unique,
+            unique_keys=unique_keys,
+            references=references,
         )
+
+    @property
+    def guarded(self) -> tuple[str, ...]:
+        """Fields whose change moves something else (a uniqueness item, a reference counter)."""
+        return tuple(dict.fromkeys((*(f for k in self.unique_keys for f in k), *self.references)))
 
     @property
     def tables(self) -> tuple[str, ...]:

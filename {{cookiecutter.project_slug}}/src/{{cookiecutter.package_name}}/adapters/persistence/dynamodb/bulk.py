@@ -1,0 +1,203 @@
+"""Batches larger than one transaction: ``add_many`` and ``delete_many`` of many items.
+
+They cannot be atomic (a transaction holds 100 items): plain items go through BatchWriteItem
+in 25s; items whose uniqueness items, reference counters or children must move with them go
+in transactions of up to 100 items, each all-or-nothing. ``add_many`` checks ids, unique
+values and references up front, then raises ``BatchWriteError`` naming exactly the ids that
+were not written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ....ports.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    BatchWriteError,
+    KitError,
+    NotFound,
+    ReferenceNotFound,
+    TransactionTooLarge,
+)
+from ..common import unique_label
+from .base import Current
+from .batch import WriteRequest, batch_get, batch_write
+from .serialization import Item
+from .staging import TRANSACTION_LIMIT, Conflict, Staging
+from .tables import TTL_ATTRIBUTE, UNIQUE_KEY, UNIQUE_OWNER
+
+if TYPE_CHECKING:
+    from .repository import DynamoDbRepository, Prepared
+
+
+async def write_large_batch(repo: DynamoDbRepository[Any], prepared: Sequence[Prepared]) -> None:
+    await _precheck_new(repo, prepared)
+    failed = await _write(repo, prepared)
+    if failed:
+        raise BatchWriteError(repo.spec.name, failed)
+
+
+async def _precheck_new(repo: DynamoDbRepository[Any], prepared: Sequence[Prepared]) -> None:
+    """Refuse a large batch up front when an id or unique value is taken or a reference
+    points at nothing (best effort: BatchWriteItem itself cannot carry conditions)."""
+    now = repo._now()
+    for item in await repo._batch_items([k for k, _, _, _ in prepared], (repo._id, TTL_ATTRIBUTE)):
+        if not repo._expired(item, now):
+            raise AlreadyExists(repo.spec.name, repo._id, item[repo._id]["S"])
+    for rel in repo.spec.references.values():
+        wanted = {r[rel.local_field] for _, _, r, _ in prepared if r.get(rel.local_field)}
+        target = repo._related(rel.target)
+        found = {
+            item[target._id]["S"]
+            for item in await target._batch_items(sorted(wanted), (target._id, TTL_ATTRIBUTE))
+            if not target._expired(item, now)
+        }
+        for value in sorted(wanted - found, key=str):
+            raise ReferenceNotFound(repo.spec.name, rel.local_field, value, rel.target)
+    if repo.layout.unique_table is None:
+        return
+    claims: dict[str, tuple[tuple[str, ...], tuple[Any, ...], str]] = {}
+    for key, _, record, _ in prepared:
+        for unique_key, (fields, values) in repo._claims(record).items():
+            claims[unique_key] = (fields, values, key)
+    for item in await batch_get(
+        repo._client,
+        repo.layout.unique_table,
+        [{UNIQUE_KEY: {"S": k}} for k in claims],
+        attempts=repo._backend.batch_attempts,
+        what=repo.spec.name,
+    ):
+        fields, values, owner = claims[item[UNIQUE_KEY]["S"]]
+        if item[UNIQUE_OWNER]["S"] != owner and not repo._expired(item, now):
+            value = values[0] if len(values) == 1 else values
+            raise AlreadyExists(repo.spec.name, unique_label(fields), value)
+
+
+async def _write(repo: DynamoDbRepository[Any], prepared: Sequence[Prepared]) -> list[Hashable]:
+    if repo.layout.unique_table is None and not repo.spec.references:
+        requests = [
+            WriteRequest(
+                repo.layout.table,
+                {"PutRequest": {"Item": item}},
+                {repo._id: item[repo._id]},
+                key,
+            )
+            for key, _, _, item in prepared
+        ]
+        return await batch_write(
+            repo._client, requests, attempts=repo._backend.batch_attempts, what=repo.spec.name
+        )
+    # Conditions are needed: transactions of up to 100 items, each all-or-nothing.
+    chunks: list[list[Prepared]] = [[]]
+    touched: set[str] = set()
+    for entry in prepared:
+        footprint = repo._footprint(entry[0], entry[2])
+        if len(touched | footprint) > TRANSACTION_LIMIT:
+            chunks.append([])
+            touched = set()
+        chunks[-1].append(entry)
+        touched |= footprint
+    failed: list[Hashable] = []
+    for chunk in chunks:
+        keys = [key for key, _, _, _ in chunk]
+        staging = Staging()
+        try:
+            for entry in chunk:
+                repo._stage_new(staging, entry)
+            await staging.commit(repo._client, repo.spec.name)
+        except BackendUnavailable:
+            # A timeout leaves the outcome unknown: look before reporting (if this read
+            # fails too, BackendUnavailable propagates: the state cannot be known).
+            written = {i[repo._id]["S"] for i in await repo._batch_items(keys, (repo._id,))}
+            failed.extend(k for k in keys if k not in written)
+        except (KitError, Conflict):
+            failed.extend(keys)  # cancelled: nothing of this chunk was written
+    return failed
+
+
+async def delete_in_transactions(
+    repo: DynamoDbRepository[Any], ids: Sequence[str], *, plain: bool
+) -> int:
+    """``delete_many``: BatchWriteItem when nothing moves with the items, else transactions
+    of up to 100 items (items that changed meanwhile are then deleted one by one)."""
+    now = repo._now()
+    if plain:
+        items = await repo._batch_items(ids, (repo._id, TTL_ATTRIBUTE))
+        requests = [
+            WriteRequest(
+                repo.layout.table,
+                {"DeleteRequest": {"Key": {repo._id: item[repo._id]}}},
+                {repo._id: item[repo._id]},
+                item[repo._id]["S"],
+            )
+            for item in items
+        ]
+        failed = await batch_write(
+            repo._client, requests, attempts=repo._backend.batch_attempts, what=repo.spec.name
+        )
+        if failed:
+            raise BatchWriteError(repo.spec.name, failed)
+        return sum(1 for item in items if not repo._expired(item, now))
+    live = [item for item in await repo._batch_items(ids) if not repo._expired(item, now)]
+    removed, again = await _delete_items(repo, live)
+    for key in again:
+        try:
+            await repo.delete(key)
+            removed += 1
+        except NotFound:
+            pass
+    return removed
+
+
+async def _delete_items(
+    repo: DynamoDbRepository[Any], items: Sequence[Item]
+) -> tuple[int, list[str]]:
+    """Delete these stored items in transactions of up to 100 items; returns how many were
+    deleted and the keys to delete one by one (something moved meanwhile)."""
+    removed, again = 0, list[str]()
+    staging, chunk = Staging(), list[str]()
+    pending = list(items)
+    while pending:
+        item = pending[0]
+        key = item[repo._id]["S"]
+        saved = staging.checkpoint()
+        try:
+            staged, view = staging.view(repo.layout.table, repo._key(key))
+            if not staged or view is not None:  # else deleted by a cascade already
+                stored = None if staged else item
+                current = (
+                    Current(view, None)
+                    if staged
+                    else Current(staging.adjust(repo.layout.table, repo._key(key), item), stored)
+                )
+                assert current.item is not None
+                await repo._stage_delete(staging, key, current, [repo._same(key, current.item)])
+            chunk.append(key)
+            pending.pop(0)
+        except TransactionTooLarge:
+            staging.restore(saved)
+            if not chunk:
+                raise
+            done, retry = await _send(repo, staging, chunk)
+            removed, again = removed + done, again + retry
+            staging, chunk = Staging(), []
+        except Conflict:
+            staging.restore(saved)
+            again.append(key)
+            pending.pop(0)
+    done, retry = await _send(repo, staging, chunk)
+    return removed + done, again + retry
+
+
+async def _send(
+    repo: DynamoDbRepository[Any], staging: Staging, chunk: list[str]
+) -> tuple[int, list[str]]:
+    if not chunk:
+        return 0, []
+    try:
+        await staging.commit(repo._client, repo.spec.name)
+        return len(chunk), []
+    except Conflict:
+        return 0, chunk
