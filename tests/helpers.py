@@ -199,19 +199,63 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def bake_venv(project: Path) -> Path:
-    """The virtualenv holding ``project``'s dependencies; built once per dependency set.
+def python_version_of(python: str) -> tuple[str, str]:
+    """(``sys.version``, ``"3.12"``) of another interpreter."""
+    probe = subprocess.run(
+        [python, "-c", "import sys; print(sys.version); print('%d.%d' % sys.version_info[:2])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    full, short = probe.stdout.strip().splitlines()
+    return full, short
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter for ``version`` ("3.12"), found without a machine-specific path:
+    ``TEMPLATE_PYTHON_<3_12>``, ``python3.12`` on PATH, pyenv, then uv."""
+    candidates = [os.environ.get(f"TEMPLATE_PYTHON_{version.replace('.', '_')}")]
+    candidates.append(shutil.which(f"python{version}"))
+    if shutil.which("pyenv"):
+        prefix = subprocess.run(
+            ["pyenv", "prefix", version], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        candidates.append(str(Path(prefix.splitlines()[0]) / "bin" / "python") if prefix else None)
+    found = subprocess.run(
+        [*uv_command(), "python", "find", version], capture_output=True, text=True, check=False
+    )
+    candidates.append(found.stdout.strip() or None)
+    for candidate in candidates:
+        if not candidate:
+            continue
+        try:
+            if python_version_of(candidate)[1] == version:
+                return candidate
+        except (OSError, subprocess.CalledProcessError, ValueError):
+            continue
+    return None
+
+
+def bake_venv(project: Path, python: str | None = None) -> Path:
+    """The virtualenv holding ``project``'s dependencies; built once per dependency set and
+    interpreter (``python``: another one than the tests' own).
 
     ``TEMPLATE_BAKE_VENV`` points at an existing environment to use as is (a developer's
     shortcut); otherwise it lives in ``$TEMPLATE_BAKES_DIR/py<version>-<hash>``.
     """
     given = os.environ.get("TEMPLATE_BAKE_VENV")
-    if given:
+    if given and python is None:
         return Path(given).resolve()
+    interpreter = python or sys.executable
+    full_version, short_version = (
+        python_version_of(python)
+        if python
+        else (sys.version, f"{sys.version_info.major}.{sys.version_info.minor}")
+    )
     requirements = sorted(project_requirements(project))
-    key = json.dumps([sys.version, requirements]).encode()
+    key = json.dumps([full_version, requirements]).encode()
     digest = hashlib.sha256(key).hexdigest()[:16]
-    venv = BAKES_DIR / f"py{sys.version_info.major}{sys.version_info.minor}-{digest}"
+    venv = BAKES_DIR / f"py{short_version.replace('.', '')}-{digest}"
     done = venv / ".complete"
     with locked(BAKES_DIR / ".lock"):
         if done.exists():
@@ -219,7 +263,7 @@ def bake_venv(project: Path) -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         uv = uv_command()
         subprocess.run(
-            [*uv, "venv", "--quiet", "--python", sys.executable, str(venv)],
+            [*uv, "venv", "--quiet", "--python", interpreter, str(venv)],
             check=True,
             capture_output=True,
         )

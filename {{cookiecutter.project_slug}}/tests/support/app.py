@@ -5,7 +5,8 @@ example never touches the kit's fuzz, outage and bad-input suites."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,24 @@ def memory_settings(tmp_path: Path, **overrides: object) -> Settings:
 def kit_app(settings: Settings) -> FastAPI:
     """The service with the kit's test feature only."""
     return create_app(settings, features=(KIT,))
+
+
+@asynccontextmanager
+async def started(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """``app`` through its lifespan, with an editor and a reader besides the seeded admin."""
+    async with app.router.lifespan_context(app):
+        identity = app.state.identity_provider
+        await identity.ensure_user(EDITOR[0], EDITOR[0], EDITOR[1], roles=("editor",))
+        await identity.ensure_user(READER[0], READER[0], READER[1], roles=())
+        yield app
+
+
+@asynccontextmanager
+async def client_of(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to ``app`` in process."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
 
 
 async def bearer(client: httpx.AsyncClient, who: tuple[str, str]) -> dict[str, str]:

@@ -85,6 +85,16 @@ async def test_stream_raising_half_way_leaves_no_object_and_no_temp_file(
     assert not await storage.exists("exports/big.csv")
 
 
+async def temp_file_appears(storage: LocalObjectStorage) -> None:
+    """Wait until the upload's temporary file exists (its writes run in a thread): polled, so a
+    busy machine only makes it later, never wrong."""
+    for _ in range(3000):
+        if any(p.name.startswith(".kit-tmp-") for p in storage.base_dir.iterdir()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the upload never created its temporary file")
+
+
 async def test_a_partial_upload_is_never_visible(storage: LocalObjectStorage) -> None:
     gate = asyncio.Event()
     resume = asyncio.Event()
@@ -97,7 +107,7 @@ async def test_a_partial_upload_is_never_visible(storage: LocalObjectStorage) ->
 
     upload = asyncio.create_task(storage.upload("slow.bin", slow()))
     await gate.wait()
-    await asyncio.sleep(0.05)  # let the first chunk reach the disk
+    await temp_file_appears(storage)  # the first chunk is on the disk
 
     assert not await storage.exists("slow.bin")
     assert await storage.list() == []
@@ -127,7 +137,7 @@ async def test_cancelled_upload_removes_its_temp_file(storage: LocalObjectStorag
 
     upload = asyncio.create_task(storage.upload("c.bin", never_ends()))
     await started.wait()
-    await asyncio.sleep(0.05)
+    await temp_file_appears(storage)
     upload.cancel()
     with pytest.raises(asyncio.CancelledError):
         await upload
