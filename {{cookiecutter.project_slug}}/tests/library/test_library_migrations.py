@@ -51,10 +51,11 @@ async def test_the_example_tables_and_foreign_keys_migrate_both_ways(
     assert "ix_books_author_id" in tables["<indexes>"]
 
     # the example's enforced relations are foreign keys, ON DELETE RESTRICT (r), not NO ACTION
-    assert await foreign_keys_of(fresh_database) == {
+    example_keys = {
         "fk_authors_publisher_id": ("authors", "publishers", "r"),
         "fk_books_author_id": ("books", "authors", "r"),
     }
+    assert example_keys.items() <= (await foreign_keys_of(fresh_database)).items()
 
     # the service's repositories work on the migrated schema without creating anything
     registry = build_registry()
