@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.helpers import (
     GATES,
     PROJECT_TEMPLATE,
-    TEMPLATE_DIR,
     bake_venv,
     commit_all,
     cruft_cli,
@@ -308,49 +304,3 @@ def test_skipped_paths_stay_the_projects(linked: tuple[Path, Path]) -> None:
     assert "A line the template added." in (project / "README.md").read_text()
     assert rejected_hunk_files(project) == []
     assert unmerged_files(project) == []
-
-
-def test_update_workflow_step_reports_conflicts(linked: tuple[Path, Path], tmp_path: Path) -> None:
-    """The ``cruft update`` step of the generated template-update.yml, run as GitHub would run
-    it: a conflicting update gives ``conflicts=true`` (a draft pull request) and a body that
-    names the conflicted file, and everything is staged for the pull request's commit."""
-    template, project = linked
-    module = in_project(MEMORY_BACKEND)
-    replace_first_line(project / module, '"""Memory backend, as our team words it.')
-    commit_all(project, "Team: reword the module docstring")
-    replace_first_line(template / in_template(MEMORY_BACKEND), '"""Memory backend, new wording.')
-    commit_all(template, "Template: reword the module docstring")
-    workflow = TEMPLATE_DIR / PROJECT_TEMPLATE / ".github" / "workflows" / "template-update.yml"
-    (job,) = yaml.safe_load(workflow.read_text())["jobs"].values()
-    (step,) = [s for s in job["steps"] if s.get("id") == "update"]
-    outputs = tmp_path / "github-output"
-    runner_temp = tmp_path / "runner-temp"
-    runner_temp.mkdir()
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GITHUB_OUTPUT": str(outputs),
-        "RUNNER_TEMP": str(runner_temp),
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    env.pop("PYTHONPATH", None)
-
-    result = subprocess.run(
-        ["bash", "-e", "-c", step["run"]],
-        cwd=project,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-    assert result.returncode == 0, result.stdout + result.stderr
-    values = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
-    assert values["conflicts"] == "true"
-    body = Path(values["body"]).read_text()
-    assert f"`{module}`: conflict markers" in body
-    assert unmerged_files(project) == []  # staged as is, markers included
-    assert files_with_conflict_markers(project) == [module]
-    assert git(project, "diff", "--name-only") == ""  # nothing left unstaged
