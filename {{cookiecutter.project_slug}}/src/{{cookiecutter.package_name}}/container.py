@@ -4,11 +4,17 @@ One ``Selector`` per port, keyed by a setting. Each branch is a Singleton built 
 function that imports its adapter lazily, so a service on the memory backend never imports
 SQLAlchemy, PyMongo or aioboto3 (start-up time), and swapping a backend is a setting.
 
+The drivers of the backends not chosen when the project was generated are extras
+(``postgres``, ``mongo``, ``aws``; ``otel`` for OpenTelemetry): a builder first checks that its
+extra is installed, so choosing a backend without it stops the start-up with a message saying
+what to install, instead of an ``ImportError`` from deep inside an adapter.
+
 Tests override any provider: ``container.identity_provider.override(providers.Object(x))``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -18,6 +24,55 @@ from .application.seeding import ConfigRegistry, SeederProvider
 from .features.feature import Feature
 from .registrations import FEATURES, build_registry
 from .settings import Settings
+
+# --- extras ------------------------------------------------------------------------------------
+
+DISTRIBUTION = "{{ cookiecutter.project_slug }}"
+
+# What each extra brings that its adapters import (pyproject.toml lists the packages). Imports,
+# not names: the missing module's name comes from the ImportError.
+
+
+def _postgres_drivers() -> None:
+    import asyncpg  # noqa: F401
+    import sqlalchemy.ext.asyncio  # noqa: F401
+
+
+def _mongo_drivers() -> None:
+    import pymongo  # noqa: F401
+
+
+def _aws_drivers() -> None:
+    import aioboto3  # noqa: F401
+    import botocore  # noqa: F401
+
+
+def _otel_packages() -> None:
+    import opentelemetry.exporter.otlp.proto.http
+    import opentelemetry.sdk  # noqa: F401
+
+
+EXTRAS: dict[str, Callable[[], None]] = {
+    "postgres": _postgres_drivers,
+    "mongo": _mongo_drivers,
+    "aws": _aws_drivers,
+    "otel": _otel_packages,
+}
+
+
+class MissingExtra(RuntimeError):
+    """A setting chose an adapter whose driver is not installed."""
+
+
+def require_extra(extra: str, chosen_by: str) -> None:
+    try:
+        EXTRAS[extra]()
+    except ImportError as exc:
+        raise MissingExtra(
+            f"{chosen_by} needs the '{extra}' extra, which is not installed (no module "
+            f"{exc.name!r}): pip install '{DISTRIBUTION}[{extra}]', or uv sync --extra {extra}"
+        ) from exc
+
 
 # --- repository backends -----------------------------------------------------------------------
 
@@ -29,18 +84,21 @@ def memory_backend() -> PersistenceBackend:
 
 
 def postgres_backend(settings: Settings) -> PersistenceBackend:
+    require_extra("postgres", "the postgres repository backend")
     from .adapters.persistence.postgres import build_backend
 
     return build_backend(settings)
 
 
 def mongo_backend(settings: Settings) -> PersistenceBackend:
+    require_extra("mongo", "the mongo repository backend")
     from .adapters.persistence.mongo import build_backend
 
     return build_backend(settings)
 
 
 def dynamodb_backend(settings: Settings) -> PersistenceBackend:
+    require_extra("aws", "the dynamodb repository backend")
     from .adapters.persistence.dynamodb import build_backend
 
     return build_backend(settings)
@@ -56,6 +114,7 @@ def local_storage(settings: Settings) -> Any:
 
 
 def s3_storage(settings: Settings) -> Any:
+    require_extra("aws", "STORAGE_BACKEND=s3")
     from .adapters.storage.factory import build_s3_storage
 
     return build_s3_storage(settings)
@@ -68,6 +127,7 @@ def memory_identity(settings: Settings) -> Any:
 
 
 def cognito_identity(settings: Settings) -> Any:
+    require_extra("aws", "IDENTITY_BACKEND=cognito")
     from .adapters.identity.factory import build_cognito_identity
 
     return build_cognito_identity(settings)
@@ -83,6 +143,19 @@ def cognito_verifier(settings: Settings) -> Any:
     from .adapters.identity.factory import build_cognito_verifier
 
     return build_cognito_verifier(settings)
+
+
+# --- traces and metrics ------------------------------------------------------------------------
+
+
+def otel_telemetry(settings: Settings) -> Any:
+    """OpenTelemetry when ``OTEL_ENABLED``, else ``None`` (and nothing of it imported)."""
+    if not settings.otel_enabled:
+        return None
+    require_extra("otel", "OTEL_ENABLED=true")
+    from .adapters.observability.otel import build_telemetry
+
+    return build_telemetry(settings)
 
 
 def _choice(settings: Settings, name: str) -> str:
@@ -150,6 +223,9 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(hs256_verifier, settings),
         cognito=providers.Singleton(cognito_verifier, settings),
     )
+
+    # Tests override it with a Telemetry of in-memory exporters.
+    telemetry = providers.Singleton(otel_telemetry, settings)
 
     demo_config = providers.Singleton(demo_data, features)
     seeders = providers.Singleton(SeederProvider)

@@ -57,6 +57,12 @@ def _split_csv(value: object) -> object:
 
 CsvList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_csv)]
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
 
 class PersistenceKitSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
@@ -176,6 +182,34 @@ class PersistenceKitSettings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1)
     request_timeout_seconds: float = Field(default=10.0, gt=0)  # then 503, the work cancelled
     max_request_body_bytes: int = Field(default=1024 * 1024, ge=1)  # larger bodies get 413
+    # CORS: browsers on these origins may call the API; none by default (no CORS headers at all)
+    cors_allow_origins: CsvList = ()
+    cors_allow_credentials: bool = False  # cookies / Authorization; refused with * in production
+    cors_allow_methods: CsvList = ("*",)
+    cors_allow_headers: CsvList = ("*",)
+    cors_expose_headers: CsvList = ("X-Request-ID", "Retry-After")
+    cors_max_age_seconds: int = Field(default=600, ge=0)  # how long a preflight is cached
+
+    # --- scale-out ---------------------------------------------------------------------------
+    # The memory repository and identity keep their state in one process: production refuses
+    # them (every worker and replica would see different data) unless this says it is meant.
+    allow_memory_backends_in_production: bool = False
+
+    # --- logs, traces and metrics ------------------------------------------------------------
+    log_level: Annotated[LogLevel, BeforeValidator(_upper)] = "INFO"
+    # auto: JSON lines in staging and production, readable text elsewhere
+    log_format: Literal["auto", "json", "text"] = "auto"
+    access_log: bool = True  # one line per request (uvicorn's own access log is turned off)
+    # OpenTelemetry traces and metrics over OTLP/HTTP; nothing of it is imported when off
+    # (needs the ``otel`` extra). The service name is SERVICE_NAME.
+    otel_enabled: bool = False
+    otel_exporter_otlp_endpoint: str = "http://localhost:4318"  # /v1/traces, /v1/metrics added
+    otel_traces_sample_ratio: float = Field(default=1.0, ge=0, le=1)  # of new traces
+    otel_metric_export_interval_ms: int = Field(default=60_000, ge=100)
+
+    @property
+    def log_json(self) -> bool:
+        return self.log_format == "json" or (self.log_format == "auto" and self.is_production)
 
     @property
     def is_production(self) -> bool:
@@ -236,6 +270,31 @@ class PersistenceKitSettings(BaseSettings):
         ):
             raise ValueError(
                 "IDENTITY_BACKEND=cognito needs COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_deployment(self) -> Self:
+        if not self.is_production:
+            return self
+        if "*" in self.cors_allow_origins and self.cors_allow_credentials:
+            raise ValueError(
+                "CORS_ALLOW_ORIGINS=* with CORS_ALLOW_CREDENTIALS=true lets any web site call the "
+                "API with its visitors' credentials; list the allowed origins in production"
+            )
+        in_memory = [
+            name
+            for name, chosen in (
+                ("REPO_DATABASE=memory", self.repo_database is Database.MEMORY),
+                ("IDENTITY_BACKEND=memory", self.identity_backend is IdentityBackend.MEMORY),
+            )
+            if chosen
+        ]
+        if in_memory and not self.allow_memory_backends_in_production:
+            raise ValueError(
+                f"{' and '.join(in_memory)} keep their data in one process: each worker and "
+                "replica would see different data, and a restart loses it. Choose a shared "
+                "backend, or set ALLOW_MEMORY_BACKENDS_IN_PRODUCTION=true for one process"
             )
         return self
 

@@ -27,6 +27,7 @@ def production(**values: object) -> Settings:
         "storage_backend": "local",
         "storage_signing_secret": GOOD_SIGNING,
         "cursor_secret": "c" * 48,
+        "allow_memory_backends_in_production": True,  # the memory identity: its settings
     }
     base.update(values)
     return Settings.model_validate(base)

@@ -368,6 +368,7 @@ def test_placeholder_signing_secret_is_fine_outside_production_or_with_s3() -> N
         cursor_secret="c" * 48,
         jwt_secret="j" * 48,
         storage_signing_secret="change-me",
+        allow_memory_backends_in_production=True,
     )
     assert settings.storage_backend == "s3"
 

@@ -1,0 +1,1 @@
+"""Logs, traces and metrics: the logging setup (always), OpenTelemetry (only when enabled)."""
