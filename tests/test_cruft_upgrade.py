@@ -304,3 +304,110 @@ def test_skipped_paths_stay_the_projects(linked: tuple[Path, Path]) -> None:
     assert "A line the template added." in (project / "README.md").read_text()
     assert rejected_hunk_files(project) == []
     assert unmerged_files(project) == []
+
+
+# --- where a team adds its own things (docs/upgrading.md, "Where to add your own things") ---
+
+TEAM_FEATURE = '''"""A feature of the team's own: no entity yet."""
+
+from __future__ import annotations
+
+from ..adapters.persistence.registry import EntityRegistry
+from .feature import Feature
+
+
+def register(registry: EntityRegistry) -> None:
+    """Nothing to register yet."""
+
+
+NOTES = Feature("notes", register=register)
+'''
+
+
+def insert_after(path: Path, anchor: str, text: str) -> None:
+    """Insert ``text`` after the first line that starts with ``anchor``."""
+    lines = path.read_text().splitlines(keepends=True)
+    (index,) = [i for i, line in enumerate(lines) if line.startswith(anchor)][:1]
+    path.write_text("".join([*lines[: index + 1], text, *lines[index + 1 :]]))
+
+
+def insert_before_closing(path: Path, opener: str, text: str) -> None:
+    """Insert ``text`` before the ``]`` that closes the list opened by the line ``opener``
+    (where ``uv add`` appends)."""
+    lines = path.read_text().splitlines(keepends=True)
+    start = lines.index(opener + "\n")
+    end = next(i for i in range(start, len(lines)) if lines[i] == "]\n")
+    path.write_text("".join([*lines[:end], text, *lines[end:]]))
+
+
+def test_the_teams_extension_points_merge_with_a_release(linked: tuple[Path, Path]) -> None:
+    template, project = linked
+    package = project / "src" / PACKAGE
+
+    # The team: a setting, its variable, a dependency, a feature; each where the guide says.
+    with (package / "service_settings.py").open("a") as settings:
+        settings.write('\n    payments_url: str = "http://payments.local"\n')
+    with (project / ".env.example").open("a") as env:
+        env.write("PAYMENTS_URL=http://payments.local\n")
+    insert_before_closing(project / "pyproject.toml", "dependencies = [", '    "tenacity>=8",\n')
+    (package / "features" / "notes.py").write_text(TEAM_FEATURE)
+    registrations = package / "registrations.py"
+    notes_import = "from .features.notes import NOTES\n"
+    insert_after(registrations, "from .features.library import", notes_import)
+    text = registrations.read_text().replace("= (LIBRARY,)", "= (LIBRARY, NOTES)")
+    registrations.write_text(text)
+    commit_all(project, "Team: a setting, a dependency, a feature")
+
+    # A release: a kit setting and its variable in their sections, a dependency in the first
+    # block, an edit elsewhere in registrations.py.
+    source = template / PROJECT_TEMPLATE
+    kit_settings = source / "src" / "{{cookiecutter.package_name}}" / "settings.py"
+    insert_after(kit_settings, "    create_schema_on_startup:", "    template_flag: bool = False\n")
+    insert_after(source / ".env.example", "CREATE_SCHEMA_ON_STARTUP=", "TEMPLATE_FLAG=false\n")
+    insert_after(source / "pyproject.toml", '    "httpx>=', '    "anyio>=4",\n')
+    template_registrations = source / "src" / "{{cookiecutter.package_name}}" / "registrations.py"
+    replace_first_line(template_registrations, '"""The features this service runs (0.1.1).')
+    commit_all(template, "Template 0.1.1: a setting, a dependency")
+
+    run_update(project)
+
+    assert unmerged_files(project) == []
+    assert files_with_conflict_markers(project) == []
+    assert rejected_hunk_files(project) == []
+    pyproject = (project / "pyproject.toml").read_text()
+    assert '"tenacity>=8"' in pyproject
+    assert '"anyio>=4"' in pyproject
+    assert "(LIBRARY, NOTES)" in registrations.read_text()
+    assert "(0.1.1)" in registrations.read_text()
+    env = (project / ".env.example").read_text()
+    assert "PAYMENTS_URL=" in env
+    assert "TEMPLATE_FLAG=false" in env
+    probe = run_tool(
+        project,
+        bake_venv(project),
+        [
+            "python",
+            "-c",
+            f"from {PACKAGE}.settings import Settings; "
+            "s = Settings(_env_file='.env.example'); print(s.payments_url, s.template_flag)",
+        ],
+    )
+    assert probe.stdout.split() == ["http://payments.local", "False"], tail(probe)
+
+
+def test_two_additions_at_the_same_place_conflict(linked: tuple[Path, Path]) -> None:
+    """Adjacent additions conflict even though neither side changed the other's lines."""
+    template, project = linked
+    with (project / "README.md").open("a") as readme:
+        readme.write("\nA line the team added.\n")
+    commit_all(project, "Team: a line at the end of the README")
+    with (template / PROJECT_TEMPLATE / "README.md").open("a") as readme:
+        readme.write("\nA line the template added.\n")
+    commit_all(template, "Template: a line at the end of the README")
+
+    run_update(project)
+
+    assert unmerged_files(project) == ["README.md"]
+    text = (project / "README.md").read_text()
+    assert "A line the team added." in text
+    assert "A line the template added." in text

@@ -15,6 +15,8 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic.functional_validators import BeforeValidator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .service_settings import ServiceSettings
+
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev-secret"})
 MIN_HS256_SECRET_BYTES = 32
 
@@ -299,7 +301,8 @@ class PersistenceKitSettings(BaseSettings):
         return self
 
 
-class Settings(PersistenceKitSettings):
-    """The service's own settings: add product fields here."""
+class Settings(ServiceSettings, PersistenceKitSettings):
+    """Everything the service reads: the kit's settings, and this service's own fields from
+    ``service_settings.py`` (add yours there: template updates never touch that file)."""
 
     app_title: str = "{{ cookiecutter.project_name }}"
