@@ -365,6 +365,7 @@ def test_placeholder_signing_secret_is_fine_outside_production_or_with_s3() -> N
     settings = Settings(
         environment="production",
         storage_backend="s3",
+        identity_backend="memory",  # whatever the answers chose
         cursor_secret="c" * 48,
         jwt_secret="j" * 48,
         storage_signing_secret="change-me",

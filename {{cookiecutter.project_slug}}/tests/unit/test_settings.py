@@ -29,6 +29,8 @@ def test_production_refuses_placeholder_jwt_secret() -> None:
         Settings(
             _env_file=None,
             environment="production",
+            identity_backend="memory",  # whatever the answers chose: the HS256 secret's check
+            allow_memory_backends_in_production=True,
             cursor_secret="c" * 48,
             jwt_secret="change-me",
             storage_signing_secret="a-real-signing-secret-of-enough-length!",
