@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tomllib
@@ -45,6 +46,24 @@ UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|(?<!\$)\{#|\bcookiecutter\.(?!json\b)[
 def load_choices() -> dict[str, object]:
     data: dict[str, object] = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
     return data
+
+
+def answers_of(combination: Mapping[str, str]) -> dict[str, str]:
+    """The full answers a combination bakes with (defaults filled in, names derived)."""
+    answers = {**default_answers(), **combination}
+    answers.setdefault("project_name", str(load_choices()["project_name"]))
+    slug = answers.get("project_slug") or answers["project_name"].lower().strip().replace(
+        " ", "-"
+    ).replace("_", "-")
+    answers["project_slug"] = slug
+    answers.setdefault("package_name", slug.replace("-", "_"))
+    return answers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def default_answers() -> dict[str, str]:

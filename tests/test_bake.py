@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import filecmp
 import json
-import socket
 import subprocess
 import time
 import tomllib
@@ -28,6 +27,7 @@ from tests.helpers import (
     bake_venv,
     default_answers,
     find_python,
+    free_port,
     leftover_jinja,
     load_choices,
     project_files,
@@ -37,6 +37,9 @@ from tests.helpers import (
     template_files,
     template_git_repo,
     tool_env,
+)
+from tests.helpers import (
+    answers_of as combination_answers,
 )
 
 NAMES = list(COMBINATIONS)
@@ -51,15 +54,7 @@ REQUIRED_ADAPTERS = [
 
 
 def answers_of(name: str) -> dict[str, str]:
-    """The full answers a combination bakes with (defaults filled in, names derived)."""
-    answers = {**default_answers(), **COMBINATIONS[name]}
-    answers.setdefault("project_name", str(load_choices()["project_name"]))
-    slug = answers.get("project_slug") or answers["project_name"].lower().strip().replace(
-        " ", "-"
-    ).replace("_", "-")
-    answers["project_slug"] = slug
-    answers.setdefault("package_name", slug.replace("-", "_"))
-    return answers
+    return combination_answers(COMBINATIONS[name])
 
 
 def package_dir(project: Path, name: str) -> Path:
@@ -295,12 +290,6 @@ def test_default_bake_serves_openapi(bakery: Bakery) -> None:
     assert spec["info"]["title"], output
     assert spec["paths"], "the default service exposes no route"
     assert "swagger" in page.lower()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_json(url: str, server: subprocess.Popen[str], timeout: float) -> dict[str, Any]:

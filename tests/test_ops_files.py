@@ -27,7 +27,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -46,11 +45,13 @@ from tests.conftest import COMBINATIONS, Bakery
 from tests.helpers import (
     BAKES_DIR,
     bake_venv,
-    default_answers,
+    free_port,
     git,
-    load_choices,
     tail,
     tool_env,
+)
+from tests.helpers import (
+    answers_of as combination_answers,
 )
 
 NAMES = list(COMBINATIONS)
@@ -61,14 +62,7 @@ DEV_TOOLS = ("pytest", "mypy", "ruff", "moto", "schemathesis", "import_linter")
 
 
 def answers_of(name: str) -> dict[str, str]:
-    answers = {**default_answers(), **COMBINATIONS[name]}
-    answers.setdefault("project_name", str(load_choices()["project_name"]))
-    slug = answers.get("project_slug") or answers["project_name"].lower().strip().replace(
-        " ", "-"
-    ).replace("_", "-")
-    answers["project_slug"] = slug
-    answers.setdefault("package_name", slug.replace("-", "_"))
-    return answers
+    return combination_answers(COMBINATIONS[name])
 
 
 def template_tool(name: str) -> str:
@@ -88,12 +82,6 @@ def uv_binary() -> str:
     from uv import find_uv_bin
 
     return str(find_uv_bin())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------------------------
