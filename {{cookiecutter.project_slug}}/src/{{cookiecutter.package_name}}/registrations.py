@@ -6,7 +6,7 @@ from what the features register. Add a feature: one module in ``features/`` and 
 
 from __future__ import annotations
 
-from .adapters.persistence.registry import EntityRegistry
+from .adapters.persistence.registry import EntityRegistry, ensure_registry_initialized
 from .features.feature import Feature
 from .features.library import LIBRARY  # the example: see docs/removing-the-example.md
 
@@ -21,4 +21,6 @@ def build_registry(
     registry = EntityRegistry(cursor_secret)
     for feature in features:
         feature.register(registry)
+    for spec in ensure_registry_initialized():  # persistence-kit's register_entity(...)
+        registry.register(spec.name, spec)
     return registry

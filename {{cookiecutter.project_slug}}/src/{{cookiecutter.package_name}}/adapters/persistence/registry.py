@@ -33,7 +33,7 @@ from functools import cached_property
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar, cast
 
-from ...ports.errors import InvalidQuery, TransactionsUnsupported
+from ...ports.errors import TransactionsUnsupported
 from ...ports.repository import Repository, ViewRepository
 from ...ports.schema import EntitySchema, schema_of
 from ...ports.unit_of_work import UnitOfWork
@@ -424,6 +424,14 @@ class ProviderUnitOfWork:
 
 
 # --- persistence-kit compatible module-level facade ------------------------------------------
+# persistence-kit's Quick Start, unchanged but for the imports:
+#
+#     register_entity("user", {"entity": User, "collection": "users", "unique": {"email": "email"}})
+#     repo = get_repo("user")          # inside the running app: the lifespan activates it
+#
+# Entities registered this way (or by the initializer given to ``set_registry_initializer``)
+# join the features' entities when ``registrations.build_registry`` builds the service's
+# registry, so every backend creates their tables and ``get_repo`` finds them.
 
 default_registry = EntityRegistry()
 _active: RepositoryProvider | None = None
@@ -431,16 +439,19 @@ _initializer: Callable[[], None] | None = None
 
 
 def register_entity(name: str, config: EntitySpec[Any] | Mapping[str, Any]) -> EntitySpec[Any]:
+    """Declare an entity the service will persist (call it before ``create_app()``)."""
     return default_registry.register(name, config)
 
 
 def set_registry_initializer(initializer: Callable[[], None]) -> None:
-    """Run ``initializer`` (which calls ``register_entity``) once, before first use."""
+    """Run ``initializer`` (which calls ``register_entity``) once, when the service builds its
+    registry."""
     global _initializer
     _initializer = initializer
 
 
 def ensure_registry_initialized() -> EntityRegistry:
+    """The entities registered with ``register_entity``, the initializer run first if any."""
     global _initializer
     if _initializer is not None:
         initializer, _initializer = _initializer, None
@@ -454,15 +465,20 @@ def activate(provider: RepositoryProvider | None) -> None:
     _active = provider
 
 
-def _require_active() -> RepositoryProvider:
+def _require_active(call: str) -> RepositoryProvider:
     if _active is None:
-        raise InvalidQuery("no repository provider is active: start the app (or call activate())")
+        raise RuntimeError(
+            f"{call} needs the running service: call it inside create_app()'s lifespan or a "
+            "request, or activate(provider) a started RepositoryProvider first (scripts)"
+        )
     return _active
 
 
 def get_repo(name: str) -> Repository[Any]:
-    return _require_active().repo(name)
+    """The repository of a registered entity, from the running service."""
+    return _require_active(f"get_repo({name!r})").repo(name)
 
 
 def get_repo_view(name: str) -> ViewRepository:
-    return _require_active().view(name)
+    """The populating view of a registered entity, from the running service."""
+    return _require_active(f"get_repo_view({name!r})").view(name)
