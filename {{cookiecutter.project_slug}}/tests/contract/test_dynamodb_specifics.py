@@ -607,6 +607,24 @@ async def test_generic_composite_keys_batches_queries(
     assert one is not None
     assert one["id"] == "u3"
     assert set(calls.names) == {"Query"}
+    # generic-repo's README iterates the async index query
+    streamed = [u["id"] async for u in users.find_all_with_index("email-index", "email", "u1@x.io")]
+    assert sorted(streamed) == ["u1", "u3", "u5"]
+
+
+async def test_generic_repo_examples_with_the_wrong_keys_say_which_argument_is_missing(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider], tables: dict[str, str]
+) -> None:
+    """generic-repo's composite-key example on a repository created without ``sort_key_name``:
+    the error names the argument to add, and nothing is written."""
+    backend, _ = ddb
+    orders = backend.generic_repository(tables["composite"], "user_id")
+    composite_data = {"partition_key": "USER", "sort_key": "profile#123", "name": "John Doe"}
+    with pytest.raises(InvalidInput, match="sort_key_name"):
+        await orders.save_with_composite_key(composite_data)
+    with pytest.raises(InvalidInput, match="sort_key_name"):
+        await orders.load_by_composite_key({"partition_key": "USER", "sort_key": "profile#123"})
+    assert await orders.count() == 0
 
 
 async def test_generic_repository_opens_its_own_client(

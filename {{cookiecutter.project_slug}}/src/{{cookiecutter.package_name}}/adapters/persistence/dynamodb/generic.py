@@ -26,7 +26,15 @@ import importlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -55,6 +63,23 @@ _PLACEHOLDER = re.compile(r"([#:])([nv])(\d+)\b")
 
 class ItemNotFound(NotFound, ValueError):
     """The item does not exist (a ValueError too, which is what generic-repo raised)."""
+
+
+class QueryResults:
+    """The items of a query: ``await`` it for the whole list (the kit's style), or ``async for``
+    over it item by item, reading page after page (generic-repo's README)."""
+
+    def __init__(self, items: Callable[[], AsyncIterator[dict[str, Any]]]) -> None:
+        self._items = items
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._items()
+
+    def __await__(self) -> Generator[Any, None, list[dict[str, Any]]]:
+        return self.collect().__await__()
+
+    async def collect(self) -> list[dict[str, Any]]:
+        return [item async for item in self._items()]
 
 
 class AsyncGenericRepository(StartCloseContext):
@@ -150,15 +175,28 @@ class AsyncGenericRepository(StartCloseContext):
         names = [self.primary_key_name] + ([self.sort_key_name] if self.sort_key_name else [])
         missing = [n for n in names if key.get(n) is None]
         if missing:
-            raise InvalidInput(f"the key of {self.table_name} needs {missing!r}")
+            raise InvalidInput(f"the key of {self.table_name} needs {missing!r}{self._hint()}")
         return {n: to_av(key[n]) for n in names}
 
     def _key_of(self, item: Mapping[str, Any]) -> Item:
         if self.sort_key_name is None:
             if item.get(self.primary_key_name) is None:
-                raise InvalidInput(f"every item needs {self.primary_key_name!r}")
+                raise InvalidInput(
+                    f"every item needs {self.primary_key_name!r}, the repository's "
+                    f"primary_key_name{self._hint()}"
+                )
             return {self.primary_key_name: to_av(item[self.primary_key_name])}
         return self._composite_key(item)
+
+    def _hint(self) -> str:
+        """What to pass when a generic-repo example's keys do not match the repository's."""
+        if self.sort_key_name is not None:
+            return ""
+        return (
+            "; a table with a partition key and a sort key needs both names: "
+            "GenericRepository(table_name, primary_key_name='<partition key>', "
+            "sort_key_name='<sort key>')"
+        )
 
     def _item(self, data: Mapping[str, Any]) -> Item:
         item = {name: to_av(value) for name, value in data.items()}
@@ -398,32 +436,36 @@ class AsyncGenericRepository(StartCloseContext):
     async def _collect(
         self, operation: str, params: dict[str, Any], tree: Any
     ) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = []
-        async for page in self._pages(operation, params):
-            result.extend(self._visible(page.get("Items", []), tree, self._now()))
-        return result
+        return [item async for item in self._each(operation, params, tree)]
 
-    async def find_all(
-        self, partition_key: Any, filters: Conditions | None = None
-    ) -> list[dict[str, Any]]:
-        """Every item of one partition (Query on the table's partition key)."""
+    async def _each(
+        self, operation: str, params: dict[str, Any], tree: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        async for page in self._pages(operation, params):
+            for item in self._visible(page.get("Items", []), tree, self._now()):
+                yield item
+
+    def find_all(self, partition_key: Any, filters: Conditions | None = None) -> QueryResults:
+        """Every item of one partition (Query on the table's partition key): ``await`` it for
+        the list, or ``async for`` over it page by page."""
         params, tree = self._read_params(
             filters, key_name=self.primary_key_name, key_value=partition_key
         )
-        return await self._collect("query", params, tree)
+        return QueryResults(lambda: self._each("query", params, tree))
 
-    async def find_all_with_index(
+    def find_all_with_index(
         self,
         index_name: str,
         key_name: str,
         key_value: Any,
         filters: Conditions | None = None,
-    ) -> list[dict[str, Any]]:
-        """Every item whose ``key_name`` equals ``key_value``: a Query on the GSI/LSI."""
+    ) -> QueryResults:
+        """Every item whose ``key_name`` equals ``key_value``: a Query on the GSI/LSI.
+        ``await`` it for the list, or ``async for`` over it as generic-repo's README does."""
         params, tree = self._read_params(
             filters, index_name=index_name, key_name=key_name, key_value=key_value
         )
-        return await self._collect("query", params, tree)
+        return QueryResults(lambda: self._each("query", params, tree))
 
     async def find_one_with_index(
         self,
@@ -552,12 +594,13 @@ class GenericRepository:
     def find_all(
         self, partition_key: Any, filters: Conditions | None = None
     ) -> list[dict[str, Any]]:
-        return self._run(self._repo.find_all(partition_key, filters))
+        return self._run(self._repo.find_all(partition_key, filters).collect())
 
     def find_all_with_index(
         self, index_name: str, key_name: str, key_value: Any, filters: Conditions | None = None
     ) -> list[dict[str, Any]]:
-        return self._run(self._repo.find_all_with_index(index_name, key_name, key_value, filters))
+        found = self._repo.find_all_with_index(index_name, key_name, key_value, filters)
+        return self._run(found.collect())
 
     def find_one_with_index(
         self, index_name: str, key_name: str, key_value: Any, filters: Conditions | None = None
