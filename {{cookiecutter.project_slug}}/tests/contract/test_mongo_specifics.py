@@ -41,7 +41,7 @@ from {{cookiecutter.package_name}}.ports.errors import (
 )
 from {{cookiecutter.package_name}}.ports.query import Query
 
-from tests.support.backend_mongo import mongo_dsn, scratch_database
+from tests.support.backend_mongo import TIMEOUT_MS, mongo_dsn, scratch_database
 from tests.support.entities import (
     Dimensions,
     Label,
@@ -104,7 +104,7 @@ async def open_provider(
     started: list[RepositoryProvider] = []
 
     async def open_(**options: Any) -> tuple[RepositoryProvider, MongoBackend]:
-        backend = MongoBackend(dsn, name, timeout_ms=3_000, **options)
+        backend = MongoBackend(dsn, name, timeout_ms=TIMEOUT_MS, **options)
         provider = RepositoryProvider(registry, {"mongo": lambda: backend}, "mongo")
         await provider.start(create_schema=True)
         started.append(provider)
@@ -123,7 +123,7 @@ async def open_integrity(database: tuple[str, str]) -> AsyncIterator[Callable[..
     started: list[RepositoryProvider] = []
 
     async def open_(**options: Any) -> tuple[RepositoryProvider, MongoBackend]:
-        backend = MongoBackend(dsn, name, timeout_ms=3_000, **options)
+        backend = MongoBackend(dsn, name, timeout_ms=TIMEOUT_MS, **options)
         provider = RepositoryProvider(registry, {"mongo": lambda: backend}, "mongo")
         await provider.start(create_schema=True)
         started.append(provider)

@@ -47,11 +47,12 @@ from tests.support.postgres_scratch import create_scratch_database, drop_scratch
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 # REQUEST_TIMEOUT_SECONDS of the app under test: long enough that a healthy request on a busy
-# 2-core machine never reaches it (a 1.5 s budget did), short enough that a stalled backend is
-# answered well before the client would give up. The exact timing of the time-out itself is
+# 2-core machine never reaches it (1.5 s did; the drivers get half of it, and a 3 s MongoDB
+# budget failed under load), short enough that a stalled backend is answered well before the
+# client would give up. The exact timing of the time-out itself is
 # checked on a fake clock in tests/api/test_bad_input.py; here it only has to be bounded.
-TIMEOUT = 4.0
-SLACK = 8.0  # scheduling margin on a busy CI machine: "answered, not hung"
+TIMEOUT = 8.0
+SLACK = 10.0  # scheduling margin on a busy CI machine: "answered, not hung"
 RECOVERY_SECONDS = 30.0
 
 
