@@ -1,40 +1,23 @@
-"""Object storage on S3 (or any S3-compatible endpoint: moto, MinIO, localstack) via aioboto3.
-
-One client for the adapter's life: ``start()`` enters aioboto3's client context once and
-``close()`` leaves it (the lifespan calls both; ``async with`` works too). Calling an operation
-before ``start()`` is a programming error (``RuntimeError``), never a hidden client per call.
-
-- ``upload`` of bytes is one ``PutObject``. An async stream is sent as a multipart upload in
-  parts of ``part_size`` bytes (at least 5 MiB, S3's minimum), so it is never held whole in
-  memory; a stream shorter than one part is a single ``PutObject``. If the stream fails, the
-  multipart upload is aborted: S3 only makes an object visible on ``CompleteMultipartUpload``,
-  so nothing partial is ever readable.
-- ``list(with_metadata=True)`` needs one ``HeadObject`` per key (ListObjectsV2 returns neither
-  content type nor metadata); they run concurrently, at most ``list_concurrency`` at a time.
-- Presigned URLs are SigV4 and usable by any plain HTTP client. A presigned upload signs the
-  content type, so the client must send the returned ``Content-Type`` header.
-- Driver errors become kit errors: ``NoSuchKey``/404 -> ``NotFound``; a bad argument S3 refuses
-  -> ``InvalidInput``; a missing bucket, denied access, throttling, timeouts and connection
-  failures -> ``BackendUnavailable`` (the driver's own message is logged, not returned).
+"""The S3 adapter: :class:`S3ObjectStorage`, one aioboto3 client over one bucket (the package
+docstring lists its semantics); streamed uploads live in ``multipart.py``, error translation
+in ``errors.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
-import contextlib
-import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import aioboto3
 import aiohttp
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ...ports.errors import BackendUnavailable, InvalidInput, KitError, NotFound
-from ...ports.storage import (
+from ....ports.errors import BackendUnavailable, InvalidInput, KitError, NotFound
+from ....ports.storage import (
     DEFAULT_CHUNK_SIZE,
     PresignedUpload,
     StoredObject,
@@ -46,30 +29,22 @@ from ...ports.storage import (
     validate_metadata,
     validate_prefix,
 )
-from ..aws import OwnedClient, StartCloseContext
+from ...aws import OwnedClient, StartCloseContext
+from .errors import BACKEND, error_code, s3_errors, translate
+from .multipart import upload_stream
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from types_aiobotocore_s3.client import S3Client
-    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
 
-logger = logging.getLogger(__name__)
-
-BACKEND = "s3"
-OBJECT = "object"
 MIN_PART_SIZE = 5 * 1024 * 1024
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
 DEFAULT_EXPIRES_IN = 900
-_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
-_INVALID = frozenset(
-    {"InvalidArgument", "KeyTooLongError", "MetadataTooLarge", "EntityTooLarge", "InvalidRequest"}
-)
-_DENIED = frozenset(
-    {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
-)
 
 
 class S3ObjectStorage(StartCloseContext):
-    """:class:`~...ports.storage.ObjectStorage` over one S3 bucket; see the module docstring."""
+    """:class:`~....ports.storage.ObjectStorage` over one bucket; see the package docstring."""
 
     def __init__(
         self,
@@ -148,7 +123,7 @@ class S3ObjectStorage(StartCloseContext):
         try:
             await self.client.head_bucket(Bucket=self.bucket)
         except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+            if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
                 raise BackendUnavailable(BACKEND, f"bucket {self.bucket!r} does not exist") from exc
             raise self._translate(exc, self.bucket) from exc
         except (BotoCoreError, aiohttp.ClientError, OSError) as exc:
@@ -160,7 +135,7 @@ class S3ObjectStorage(StartCloseContext):
             await self.client.head_bucket(Bucket=self.bucket)
             return
         except ClientError as exc:
-            if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            if error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
                 raise self._translate(exc, self.bucket) from exc
         except BotoCoreError as exc:
             raise self._translate(exc, self.bucket) from exc
@@ -174,7 +149,7 @@ class S3ObjectStorage(StartCloseContext):
                         CreateBucketConfiguration={"LocationConstraint": self.region},  # type: ignore[typeddict-item]
                     )
             except ClientError as exc:
-                if _code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise
 
     # --- writes ----------------------------------------------------------------------------------
@@ -201,71 +176,8 @@ class S3ObjectStorage(StartCloseContext):
             return key
         if isinstance(data, str) or not hasattr(data, "__aiter__"):
             raise InvalidInput("upload data must be bytes or an async iterable of bytes")
-        await self._upload_stream(key, data, content_type, meta)
+        await upload_stream(self, key, data, content_type, meta)
         return key
-
-    async def _upload_stream(
-        self, key: str, data: AsyncIterable[bytes], content_type: str, meta: dict[str, str]
-    ) -> None:
-        buffer = bytearray()
-        upload_id: str | None = None
-        parts: builtins.list[CompletedPartTypeDef] = []
-        try:
-            async for chunk in data:
-                if not isinstance(chunk, bytes | bytearray | memoryview):
-                    raise InvalidInput("an upload stream must yield bytes")
-                buffer += chunk
-                while len(buffer) >= self.part_size:
-                    if upload_id is None:
-                        with self._errors(key):
-                            created = await self.client.create_multipart_upload(
-                                Bucket=self.bucket, Key=key, ContentType=content_type, Metadata=meta
-                            )
-                        upload_id = created["UploadId"]
-                    part = bytes(buffer[: self.part_size])
-                    del buffer[: self.part_size]
-                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, part))
-            if upload_id is None:
-                with self._errors(key):
-                    await self.client.put_object(
-                        Bucket=self.bucket,
-                        Key=key,
-                        Body=bytes(buffer),
-                        ContentType=content_type,
-                        Metadata=meta,
-                    )
-                return
-            if buffer:
-                parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
-            with self._errors(key):
-                await self.client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                )
-        except BaseException:
-            if upload_id is not None:
-                await asyncio.shield(self._abort(key, upload_id))
-            raise
-
-    async def _upload_part(
-        self, key: str, upload_id: str, number: int, body: bytes
-    ) -> CompletedPartTypeDef:
-        with self._errors(key):
-            answer = await self.client.upload_part(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-            )
-        return {"ETag": answer["ETag"], "PartNumber": number}
-
-    async def _abort(self, key: str, upload_id: str) -> None:
-        try:
-            await self.client.abort_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id
-            )
-        except (ClientError, BotoCoreError, OSError):
-            # A lifecycle rule (AbortIncompleteMultipartUpload) cleans up what this cannot.
-            logger.warning("could not abort multipart upload %s of %r", upload_id, key)
 
     async def delete(self, key: str) -> None:
         key = normalize_key(key)
@@ -387,33 +299,11 @@ class S3ObjectStorage(StartCloseContext):
 
     # --- errors ----------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _errors(self, key: str) -> Iterator[None]:
-        try:
-            yield
-        except (ClientError, BotoCoreError, aiohttp.ClientError, OSError) as exc:
-            raise self._translate(exc, key) from exc
+    def _errors(self, key: str) -> AbstractContextManager[None]:
+        return s3_errors(self.bucket, key)
 
     def _translate(self, exc: Exception, key: str) -> KitError:
-        if isinstance(exc, ClientError):
-            code = _code(exc)
-            if code in _NOT_FOUND:
-                return NotFound(OBJECT, key)
-            logger.warning("S3 refused an operation on %r in %r: %s", key, self.bucket, exc)
-            if code in _INVALID:
-                return InvalidInput(f"S3 rejected {key!r}: {code}")
-            if code == "NoSuchBucket":
-                return BackendUnavailable(BACKEND, f"bucket {self.bucket!r} does not exist")
-            if code in _DENIED:
-                return BackendUnavailable(BACKEND, f"access denied ({code})")
-            return BackendUnavailable(BACKEND, code or "request failed")
-        logger.warning("S3 unreachable for %r in %r: %r", key, self.bucket, exc)
-        return BackendUnavailable(BACKEND, "the object store did not answer")
+        return translate(exc, self.bucket, key)
 
 
 S3ExportStorageProvider = S3ObjectStorage  # persistence-kit's name
-
-
-def _code(exc: ClientError) -> str:
-    error: Any = exc.response.get("Error", {})
-    return str(error.get("Code", ""))
