@@ -44,7 +44,7 @@ from tests.helpers import (
 pytestmark = pytest.mark.slow
 
 PACKAGE = "bookshelf_service"  # the default answers' package (and project "bookshelf-service")
-MEMORY_BACKEND = Path("adapters/persistence/memory/repository.py")  # inside the package
+MEMORY_BACKEND = Path("adapters/persistence/memory/backend.py")  # inside the package
 
 UPDATE = ("update", "--skip-apply-ask", "--allow-untracked-files")
 

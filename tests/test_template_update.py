@@ -40,10 +40,10 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = Path(".github/scripts/template-update.sh")
 PACKAGE = "bookshelf_service"  # the default answers' package (and project "bookshelf-service")
-MEMORY_BACKEND = Path("src") / PACKAGE / "adapters/persistence/memory/repository.py"
+MEMORY_BACKEND = Path("src") / PACKAGE / "adapters/persistence/memory/backend.py"
 TEMPLATE_MEMORY_BACKEND = (
     Path(PROJECT_TEMPLATE) / "src" / "{{cookiecutter.package_name}}"
-    "/adapters/persistence/memory/repository.py"
+    "/adapters/persistence/memory/backend.py"
 )
 LABEL = "template-conflicts"
 

@@ -609,7 +609,7 @@ async def test_driver_text_is_logged_never_returned(
         await conn.execute(statement)
 
     with caplog.at_level(logging.WARNING), pytest.raises(InvalidInput) as info:
-        await repo._run(work)
+        await repo._db.run(work)
     assert info.value.message == "widget: a value cannot be stored in its column"
     assert "many" in caplog.text or "str" in caplog.text  # the detail is in the log
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from {{cookiecutter.package_name}}.adapters.persistence import registry as kit_registry
-from {{cookiecutter.package_name}}.adapters.persistence.registry import (
-    EntityRegistry,
+from {{cookiecutter.package_name}}.adapters.persistence import persistence_kit
+from {{cookiecutter.package_name}}.adapters.persistence.persistence_kit import (
     get_repo,
     get_repo_view,
     register_entity,
     set_registry_initializer,
 )
+from {{cookiecutter.package_name}}.adapters.persistence.specs import EntityRegistry
 from {{cookiecutter.package_name}}.main import create_app
 from {{cookiecutter.package_name}}.ports.errors import AlreadyExists
 from {{cookiecutter.package_name}}.settings import Database
@@ -33,8 +33,8 @@ class User:
 @pytest.fixture(autouse=True)
 def fresh_module_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """persistence-kit's API is module-level: each test gets its own registry behind it."""
-    monkeypatch.setattr(kit_registry, "default_registry", EntityRegistry())
-    monkeypatch.setattr(kit_registry, "_initializer", None)
+    monkeypatch.setattr(persistence_kit, "default_registry", EntityRegistry())
+    monkeypatch.setattr(persistence_kit, "_initializer", None)
 
 
 async def test_the_quick_start_works_in_a_running_app(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The query vocabulary: filters, sort, pagination and opaque cursors.
+"""The query vocabulary: filters, sort, pagination and opaque cursors (signed in
+:mod:`.cursors`).
 
 One dict syntax covers both criteria languages users know (generic-repo's and persistence-kit's)
 with the semantics fixed: a bare list means ``in``, a dict of operators ANDs them together,
@@ -19,18 +20,18 @@ native query language; nothing is filtered client-side where the database can do
 
 from __future__ import annotations
 
-import base64
-import binascii
 import enum
-import hashlib
-import hmac
-import json
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .errors import InvalidCursor, InvalidQuery
+from .cursors import CursorSigner as CursorSigner
+from .cursors import backend_cursor as backend_cursor
+from .cursors import decode_keyset
+from .cursors import filter_fingerprint as filter_fingerprint
+from .cursors import keyset_cursor as keyset_cursor
+from .cursors import sort_signature as sort_signature
+from .errors import InvalidQuery
 from .schema import EntitySchema, FieldInfo, Kind, coerce, unstorable
 
 T = TypeVar("T")
@@ -361,99 +362,7 @@ def prepare_query(
     if query.cursor is not None:
         decoded = signer.decode(query.cursor)
         if "k" in decoded:
-            after = _decode_keyset(decoded["k"], sort, schema)
+            after = decode_keyset(decoded["k"], sort, schema)
         else:
             payload = decoded
     return PreparedQuery(tree, sort, query.limit, query.offset or 0, after, payload, signer)
-
-
-def sort_signature(sort: Sequence[SortField]) -> str:
-    return ",".join(str(s) for s in sort)
-
-
-def filter_fingerprint(tree: Filter | None) -> str:
-    """A digest of a parsed filter: equal filters (after parsing) give equal digests."""
-    return hashlib.sha256(repr(tree).encode()).hexdigest()[:32]
-
-
-# --- cursors -------------------------------------------------------------------------------
-
-# Used when no key is configured: cursors then hold for this process only.
-_PROCESS_KEY = secrets.token_bytes(32)
-_MAC_BYTES = 16
-_FOREIGN = "this cursor does not belong to this collection, sort and filter (or was altered)"
-
-
-@dataclass(frozen=True)
-class CursorSigner:
-    """Signs cursor payloads with HMAC-SHA256 over the payload and the query it pages."""
-
-    key: bytes
-    binding: str
-
-    def _mac(self, raw: bytes) -> bytes:
-        message = self.binding.encode() + b"\x00" + raw
-        return hmac.new(self.key or _PROCESS_KEY, message, hashlib.sha256).digest()[:_MAC_BYTES]
-
-    def encode(self, payload: Mapping[str, Any]) -> str:
-        """An opaque, URL-safe token: the payload and its MAC."""
-        raw = json.dumps({**payload, "v": 1}, separators=(",", ":"), sort_keys=True, default=str)
-        token = raw.encode() + self._mac(raw.encode())
-        return base64.urlsafe_b64encode(token).decode().rstrip("=")
-
-    def decode(self, token: str) -> dict[str, Any]:
-        if not isinstance(token, str) or not token or len(token) > 4096:
-            raise InvalidCursor("malformed cursor")
-        try:
-            data = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidCursor("malformed cursor") from exc
-        raw, mac = data[:-_MAC_BYTES], data[-_MAC_BYTES:]
-        if len(data) <= _MAC_BYTES or not hmac.compare_digest(mac, self._mac(raw)):
-            raise InvalidCursor(_FOREIGN)
-        try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidCursor("malformed cursor") from exc
-        if not isinstance(payload, dict) or payload.pop("v", None) != 1:
-            raise InvalidCursor("malformed cursor")
-        return payload
-
-
-def keyset_cursor(prepared: PreparedQuery, values: Sequence[Any]) -> str:
-    """A cursor that resumes after the row whose sort values are ``values``."""
-    return _signer(prepared).encode({"k": [_jsonable(v) for v in values]})
-
-
-def backend_cursor(prepared: PreparedQuery, payload: Mapping[str, Any]) -> str:
-    """A cursor carrying a backend's own resume token (DynamoDB's LastEvaluatedKey)."""
-    return _signer(prepared).encode(payload)
-
-
-def _signer(prepared: PreparedQuery) -> CursorSigner:
-    return prepared.signer or CursorSigner(b"", sort_signature(prepared.sort))
-
-
-def _decode_keyset(raw: Any, sort: Sequence[SortField], schema: EntitySchema) -> tuple[Any, ...]:
-    if not isinstance(raw, list) or len(raw) != len(sort):
-        raise InvalidCursor("malformed cursor")
-    values: list[Any] = []
-    for item, value in zip(sort, raw, strict=True):
-        info = schema.resolve(item.field)
-        if info is None:
-            raise InvalidCursor("malformed cursor")
-        try:
-            values.append(coerce(info, value))
-        except ValueError as exc:
-            raise InvalidCursor("malformed cursor") from exc
-    return tuple(values)
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, enum.Enum):
-        return value.value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)

@@ -5,28 +5,20 @@ conditions and enforced references before it changes anything, so concurrent cor
 the same guarantees a database gives. Deleting a target applies the ``on_delete`` rules of
 every relation pointing at it under the same lock. Stored records are deep copies: callers
 never share state with the store. For one process only: tests, demos, scripts.
+
+This module holds the repository; the backend it runs on (tables, lock, units of work, row
+changes) is in :mod:`.backend`, and re-exported here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping, Sequence
 from functools import cmp_to_key
 from typing import Any, TypeVar
 
-from ....ports.errors import (
-    AlreadyExists,
-    ConcurrencyConflict,
-    InvalidCursor,
-    ReferenceNotFound,
-    StillReferenced,
-)
+from ....ports.errors import AlreadyExists, ConcurrencyConflict, InvalidCursor, ReferenceNotFound
 from ....ports.query import FilterInput, Page, Query, parse_sort
-from ....ports.repository import Repository
 from ..codec import from_record, revive, to_record
 from ..common import (
     DerivedReads,
@@ -39,7 +31,6 @@ from ..common import (
     new_entity,
     parse_conditions,
     prepare,
-    referencing,
     through_domain,
     unique_label,
     validate_field,
@@ -55,129 +46,16 @@ from ..evaluation import (
     matches,
     sort_records,
 )
-from ..registry import EntitySpec, OnDelete
+from ..registry import EntitySpec
+from .backend import MemoryBackend, Table, delete_rows, live_row, store_row
+
+__all__ = ["MemoryBackend", "MemoryRepository"]
 
 T = TypeVar("T")
 
 
-class _Table:
-    def __init__(self, lock: asyncio.Lock, unique_keys: tuple[tuple[str, ...], ...]) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-        # unique constraint (its fields) -> values -> the key of the row holding them
-        self.unique: dict[tuple[str, ...], dict[tuple[Any, ...], str]] = {}
-        self.unique_keys = unique_keys
-        self.lock = lock  # the backend's: references and units of work span tables
-
-    def index_entries(self, record: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
-        """(constraint, values) for every unique constraint whose values are all non-null."""
-        entries = []
-        for fields in self.unique_keys:
-            values = tuple(record.get(f) for f in fields)
-            if all(v is not None for v in values):
-                entries.append((fields, values))
-        return entries
-
-
-class _Unit:
-    """An open unit of work: it holds the backend lock, and can undo what it wrote."""
-
-    def __init__(self, backend: MemoryBackend) -> None:
-        self.backend = backend
-        self.undo: list[tuple[_Table, str, dict[str, Any] | None]] = []
-
-
-class MemoryBackend:
-    """Holds one table per entity for the life of the process.
-
-    One lock guards every table, so a check and the write it allows (a reference, a unique
-    value, a version) happen with nothing in between, across entities too.
-    """
-
-    name = "memory"
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._tables: dict[str, _Table] = {}
-        self._specs: dict[str, EntitySpec[Any]] = {}
-        self._unit: ContextVar[_Unit | None] = ContextVar(f"memory-unit-{id(self)}", default=None)
-
-    async def start(self, specs: Sequence[EntitySpec[Any]], *, create_schema: bool) -> None:
-        for spec in specs:
-            self._specs[spec.name] = spec
-            self.table(spec)
-
-    async def close(self) -> None:
-        """Nothing to release; the data lives as long as the backend object."""
-
-    async def ping(self) -> None:
-        """Always reachable."""
-
-    def table(self, spec: EntitySpec[Any]) -> _Table:
-        table = self._tables.get(spec.collection)
-        if table is None:
-            table = self._tables[spec.collection] = _Table(self._lock, spec.unique_keys)
-        return table
-
-    def repository(self, spec: EntitySpec[T]) -> Repository[T]:
-        self._specs.setdefault(spec.name, spec)
-        return MemoryRepository(spec, self.table(spec), self)
-
-    def spec(self, name: str) -> EntitySpec[Any]:
-        return self._specs[name]
-
-    @property
-    def specs(self) -> list[EntitySpec[Any]]:
-        return list(self._specs.values())
-
-    @asynccontextmanager
-    async def locked(self) -> AsyncIterator[_Unit | None]:
-        """The backend lock, unless this task's unit of work already holds it."""
-        unit = self._unit.get()
-        if unit is not None:
-            yield unit
-            return
-        async with self._lock:
-            yield None
-
-    def record_undo(self, table: _Table, key: str) -> None:
-        unit = self._unit.get()
-        if unit is not None:
-            previous = table.rows.get(key)
-            unit.undo.append((table, key, None if previous is None else copy.deepcopy(previous)))
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        """Writes apply under the lock as they are made; an exception (or a cancellation)
-        replays the undo log backwards before the lock is released."""
-        if self._unit.get() is not None:
-            raise RuntimeError("units of work do not nest")
-        async with self._lock:
-            unit = _Unit(self)
-            token = self._unit.set(unit)
-            try:
-                yield
-            except BaseException:
-                for table, key, previous in reversed(unit.undo):
-                    _restore(table, key, previous)
-                raise
-            finally:
-                self._unit.reset(token)
-
-
-def _restore(table: _Table, key: str, previous: dict[str, Any] | None) -> None:
-    current = table.rows.pop(key, None)
-    if current is not None:
-        for fields, values in table.index_entries(current):
-            if table.unique.get(fields, {}).get(values) == key:
-                del table.unique[fields][values]
-    if previous is not None:
-        table.rows[key] = previous
-        for fields, values in table.index_entries(previous):
-            table.unique.setdefault(fields, {})[values] = key
-
-
 class MemoryRepository(DerivedReads[T]):
-    def __init__(self, spec: EntitySpec[T], table: _Table, backend: MemoryBackend) -> None:
+    def __init__(self, spec: EntitySpec[T], table: Table, backend: MemoryBackend) -> None:
         self.spec = spec
         self._table = table
         self._backend = backend
@@ -273,7 +151,7 @@ class MemoryRepository(DerivedReads[T]):
             if value is None:
                 continue
             target = self._backend.spec(rel.target)
-            if _live_row(target, self._backend.table(target), value) is None:
+            if live_row(target, self._backend.table(target), value) is None:
                 raise ReferenceNotFound(self.spec.name, rel.local_field, value, rel.target)
 
     def _check_write(self, key: str, record: Mapping[str, Any]) -> None:
@@ -283,7 +161,7 @@ class MemoryRepository(DerivedReads[T]):
     # --- writes ------------------------------------------------------------------------------
 
     def _store(self, key: str, record: dict[str, Any]) -> None:
-        _store(self._backend, self._table, key, record)
+        store_row(self._backend, self._table, key, record)
 
     def _prepare_new(self, entity: T) -> tuple[str, T, dict[str, Any]]:
         stored = new_entity(self.spec, entity)
@@ -413,73 +291,10 @@ class MemoryRepository(DerivedReads[T]):
             )
             if row is None or not version_ok or not matches(row, tree):
                 raise diagnose_write(self.spec, id, row, expected_version, rejection_message)
-            _delete_rows(self._backend, self.spec, [id])
+            delete_rows(self._backend, self.spec, [id])
 
     async def delete_many(self, ids: Sequence[str]) -> int:
         async with self._backend.locked():
             keys = [key for key in dict.fromkeys(ids) if self._row(key) is not None]
-            _delete_rows(self._backend, self.spec, keys)
+            delete_rows(self._backend, self.spec, keys)
         return len(keys)
-
-
-# --- row changes (the caller holds the backend lock) -------------------------------------------
-
-
-def _live_row(spec: EntitySpec[Any], table: _Table, key: str) -> dict[str, Any] | None:
-    row = table.rows.get(key)
-    if row is None or expired(spec, row, dt.datetime.now(dt.UTC)):
-        return None
-    return row
-
-
-def _store(backend: MemoryBackend, table: _Table, key: str, record: dict[str, Any]) -> None:
-    backend.record_undo(table, key)
-    _restore(table, key, copy.deepcopy(record))
-
-
-def _delete_rows(backend: MemoryBackend, spec: EntitySpec[Any], keys: Sequence[str]) -> None:
-    """Delete ``keys`` of ``spec`` and apply every enforced relation's ``on_delete`` rule:
-    everything is checked first (restrict), then everything is changed."""
-    deletions: dict[str, tuple[EntitySpec[Any], set[str]]] = {}
-    nullify: list[tuple[EntitySpec[Any], str, str]] = []  # (child spec, key, field)
-    _plan_delete(backend, spec, set(keys), deletions, nullify)
-    for child, key, field_name in nullify:
-        if key in deletions.get(child.name, (child, set()))[1]:
-            continue  # deleted anyway
-        table = backend.table(child)
-        _store(backend, table, key, {**table.rows[key], field_name: None})
-    for target, doomed in deletions.values():
-        table = backend.table(target)
-        for key in doomed:
-            backend.record_undo(table, key)
-            _restore(table, key, None)
-
-
-def _plan_delete(
-    backend: MemoryBackend,
-    spec: EntitySpec[Any],
-    keys: set[str],
-    deletions: dict[str, tuple[EntitySpec[Any], set[str]]],
-    nullify: list[tuple[EntitySpec[Any], str, str]],
-) -> None:
-    already = deletions.setdefault(spec.name, (spec, set()))[1]
-    new = keys - already
-    if not new:
-        return
-    already.update(new)
-    for child, rel in referencing(backend.specs, spec.name):
-        table = backend.table(child)
-        children = [
-            key
-            for key, row in table.rows.items()
-            if row.get(rel.local_field) in new and _live_row(child, table, key) is not None
-        ]
-        if not children:
-            continue
-        if rel.on_delete is OnDelete.RESTRICT:
-            holder = table.rows[children[0]][rel.local_field]
-            raise StillReferenced(spec.name, holder, f"{child.name}.{rel.local_field}")
-        if rel.on_delete is OnDelete.CASCADE:
-            _plan_delete(backend, child, set(children), deletions, nullify)
-        else:
-            nullify.extend((child, key, rel.local_field) for key in children)

@@ -15,8 +15,16 @@ from typing import Any
 
 import sqlalchemy.exc as sa_exc
 
-from ....ports.errors import AlreadyExists, BackendUnavailable, InvalidInput, KitError
+from ....ports.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    InvalidInput,
+    KitError,
+    ReferenceNotFound,
+    StillReferenced,
+)
 from ..common import unique_label
+from ..registry import EntitySpec, Relation
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +103,63 @@ def reference_detail(exc: BaseException) -> tuple[str | None, str | None]:
     detail = getattr(driver, "detail", None) or ""
     match = _FK_DETAIL.search(detail)
     return constraint, (match.group("value") if match else None)
+
+
+def refused_write(
+    exc: BaseException,
+    spec: EntitySpec[Any],
+    constraint_fields: Mapping[str, tuple[str, ...]],
+    foreign_keys: Mapping[str, tuple[EntitySpec[Any], Relation]],
+    records: Sequence[Mapping[str, Any]],
+    deleting: Sequence[str] | None,
+) -> KitError:
+    """The kit error for an integrity violation: a unique index (``AlreadyExists``), a foreign
+    key (:func:`reference_error`), or another constraint (:func:`translate`)."""
+    state = sqlstate(exc)
+    if state == UNIQUE_VIOLATION:
+        return already_exists(spec.name, exc, constraint_fields, records)
+    if state == FOREIGN_KEY_VIOLATION:
+        return reference_error(exc, spec, foreign_keys, records, deleting)
+    return translate(exc, spec.name)
+
+
+def reference_error(
+    exc: BaseException,
+    spec: EntitySpec[Any],
+    foreign_keys: Mapping[str, tuple[EntitySpec[Any], Relation]],
+    records: Sequence[Mapping[str, Any]],
+    deleting: Sequence[str] | None,
+) -> KitError:
+    """A foreign key refused the statement: a delete of a target something still points
+    at (``StillReferenced``), or a child written pointing at nothing (``ReferenceNotFound``).
+    ``foreign_keys`` are the enforced relations by the name of their key; ``records`` the rows
+    written; ``deleting`` the ids a delete targets."""
+    constraint, quoted = reference_detail(exc)
+    found = foreign_keys.get(constraint or "")
+    if deleting is not None:
+        # The refused row may be one a cascade reached, so the key names the target.
+        child, rel = found if found is not None else (None, None)
+        target = rel.target if rel is not None else spec.name
+        key: Any = quoted
+        if key is None:
+            key = deleting[0] if len(deleting) == 1 else list(deleting)
+        holder = f"{child.name}.{rel.local_field}" if child and rel else "other records"
+        return StillReferenced(target, key, holder)
+    rel = _relation(spec, found)
+    value: Any = quoted
+    for record in records:
+        candidate = record.get(rel.local_field)
+        if candidate is not None and (quoted is None or str(candidate) == quoted):
+            value = candidate
+            break
+    return ReferenceNotFound(spec.name, rel.local_field, value, rel.target)
+
+
+def _relation(spec: EntitySpec[Any], found: tuple[EntitySpec[Any], Relation] | None) -> Relation:
+    if found is not None and found[0].name == spec.name:
+        return found[1]
+    references = list(spec.references.values())
+    return references[0] if references else Relation(target="?", local_field="reference")
 
 
 def _quoted(value: Any) -> str:

@@ -33,6 +33,9 @@ The database does the work, and keeps the integrity:
 - Filters, sorts, keyset cursors, counts and distinct values all run in the database.
 - Rows past their expiry (``ttl_field``) are invisible to every read and write; writes that
   collide with an expired row purge the expired rows once and retry.
+
+Where each statement runs (the unit's connection, a transaction, autocommit) is decided in
+:mod:`.execution`; how a refusal becomes a kit error, in :mod:`.errors`.
 """
 
 from __future__ import annotations
@@ -41,18 +44,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-import sqlalchemy.exc as sa_exc
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from ....ports.errors import (
-    AlreadyExists,
-    InvalidCursor,
-    KitError,
-    ReferenceNotFound,
-    StillReferenced,
-)
+from ....ports.errors import AlreadyExists, InvalidCursor
 from ....ports.query import FilterInput, Page, Query, parse_sort
 from ....ports.repository import Repository
 from ..codec import from_record, revive, to_record
@@ -68,17 +64,9 @@ from ..common import (
     validate_field,
     version_of,
 )
-from ..registry import EntitySpec, Relation
+from ..registry import EntitySpec
 from .compiler import Clause, SqlCompiler
-from .errors import (
-    DATABASE_ERRORS,
-    FOREIGN_KEY_VIOLATION,
-    UNIQUE_VIOLATION,
-    already_exists,
-    reference_detail,
-    sqlstate,
-    translate,
-)
+from .execution import StatementRunner
 from .schema import to_row, unique_fields
 
 if TYPE_CHECKING:
@@ -96,11 +84,10 @@ class PostgresRepository(DerivedReads[T]):
     def __init__(self, spec: EntitySpec[T], table: sa.Table, backend: PostgresBackend) -> None:
         self.spec = spec
         self.table = table
-        self._backend = backend
         self._sql = SqlCompiler(spec, table)
         self._id = table.c[spec.id_field]
         self._version = table.c[spec.version_field] if spec.version_field else None
-        self._unique: Mapping[str, tuple[str, ...]] = unique_fields(table)
+        self._db = StatementRunner(spec, backend, unique_fields(table))
         self.chunk_size = max(
             1, min(MAX_ROWS_PER_INSERT, MAX_BIND_PARAMETERS // max(1, len(table.columns)))
         )
@@ -116,102 +103,6 @@ class PostgresRepository(DerivedReads[T]):
 
     # --- plumbing ----------------------------------------------------------------------------
 
-    async def _run(
-        self,
-        work: Callable[[AsyncConnection], Awaitable[R]],
-        *,
-        records: Sequence[Mapping[str, Any]] = (),
-        atomic: bool = False,
-        write: bool = False,
-        deleting: Sequence[str] | None = None,
-    ) -> R:
-        """Run ``work`` on a connection, translating every driver error.
-
-        In a unit of work: on the unit's connection (a write inside a savepoint). Otherwise a
-        single statement runs in autocommit (no BEGIN/COMMIT round trips: a statement is
-        atomic on its own); ``atomic=True`` wraps several in one transaction. ``records`` are
-        the rows written (to name the value a constraint refused); ``deleting`` the ids a
-        delete targets (a foreign key refusing it means they are still referenced).
-        """
-        try:
-            unit = self._backend.active_unit()
-            if unit is not None:
-                return await unit.run(work, savepoint=write or atomic)
-            if atomic:
-                async with self._backend.engine.begin() as conn:
-                    return await work(conn)
-            async with self._backend.autocommit_engine.connect() as conn:
-                return await work(conn)
-        except sa_exc.IntegrityError as exc:
-            state = sqlstate(exc)
-            if state == UNIQUE_VIOLATION:
-                raise already_exists(self.spec.name, exc, self._unique, records) from exc
-            if state == FOREIGN_KEY_VIOLATION:
-                raise self._reference_error(exc, records, deleting) from exc
-            raise translate(exc, self.spec.name) from exc
-        except DATABASE_ERRORS as exc:
-            raise translate(exc, self.spec.name) from exc
-
-    def _reference_error(
-        self,
-        exc: BaseException,
-        records: Sequence[Mapping[str, Any]],
-        deleting: Sequence[str] | None,
-    ) -> KitError:
-        """A foreign key refused the statement: a delete of a target something still points
-        at (``StillReferenced``), or a child written pointing at nothing (``ReferenceNotFound``)."""
-        constraint, quoted = reference_detail(exc)
-        found = self._backend.foreign_keys.get(constraint or "")
-        if deleting is not None:
-            # The refused row may be one a cascade reached, so the key names the target.
-            child, rel = found if found is not None else (None, None)
-            target = rel.target if rel is not None else self.spec.name
-            key: Any = quoted
-            if key is None:
-                key = deleting[0] if len(deleting) == 1 else list(deleting)
-            holder = f"{child.name}.{rel.local_field}" if child and rel else "other records"
-            return StillReferenced(target, key, holder)
-        rel = self._relation(found)
-        value: Any = quoted
-        for record in records:
-            candidate = record.get(rel.local_field)
-            if candidate is not None and (quoted is None or str(candidate) == quoted):
-                value = candidate
-                break
-        return ReferenceNotFound(self.spec.name, rel.local_field, value, rel.target)
-
-    def _relation(self, found: tuple[EntitySpec[Any], Relation] | None) -> Relation:
-        if found is not None and found[0].name == self.spec.name:
-            return found[1]
-        references = list(self.spec.references.values())
-        return references[0] if references else Relation(target="?", local_field="reference")
-
-    async def _rows(
-        self, statement: sa.Executable, parameters: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
-            result = await conn.execute(statement, parameters)
-            return [dict(row) for row in result.mappings()]
-
-        return await self._run(work)
-
-    async def _scalar(self, statement: sa.Executable) -> Any:
-        async def work(conn: AsyncConnection) -> Any:
-            return (await conn.execute(statement)).scalar()
-
-        return await self._run(work)
-
-    async def _rowcount(
-        self,
-        statement: sa.Executable,
-        records: Sequence[Mapping[str, Any]] = (),
-        deleting: Sequence[str] | None = None,
-    ) -> int:
-        async def work(conn: AsyncConnection) -> int:
-            return int((await conn.execute(statement)).rowcount)
-
-        return await self._run(work, records=records, write=True, deleting=deleting)
-
     def _where(self, *clauses: Clause | None) -> list[Clause]:
         """``clauses`` and the expiry filter, without the absent ones."""
         return [c for c in (self._sql.live(), *clauses) if c is not None]
@@ -225,7 +116,7 @@ class PostgresRepository(DerivedReads[T]):
     # --- reads -------------------------------------------------------------------------------
 
     async def _stored(self, key: str) -> dict[str, Any] | None:
-        rows = await self._rows(self._get_one, {"key": key})
+        rows = await self._db.rows(self._get_one, {"key": key})
         return rows[0] if rows else None
 
     async def get(self, id: str) -> T | None:
@@ -236,7 +127,7 @@ class PostgresRepository(DerivedReads[T]):
         keys = list(dict.fromkeys(ids))
         if not keys:
             return []
-        rows = await self._rows(self._get_in, {"keys": keys})
+        rows = await self._db.rows(self._get_in, {"keys": keys})
         by_key = {row[self.spec.id_field]: row for row in rows}
         return [self._revive(by_key[k]) for k in keys if k in by_key]
 
@@ -257,7 +148,7 @@ class PostgresRepository(DerivedReads[T]):
             statement = statement.offset(prepared.offset)
         if prepared.limit is not None:
             statement = statement.limit(prepared.limit + 1)  # one more says "there is more"
-        return build_page(self.spec, await self._rows(statement), prepared, self._revive)
+        return build_page(self.spec, await self._db.rows(statement), prepared, self._revive)
 
     async def count(self, filter: FilterInput | None = None) -> int:
         tree = parse_conditions(self.spec, filter)
@@ -266,13 +157,13 @@ class PostgresRepository(DerivedReads[T]):
             .select_from(self.table)
             .where(*self._where(self._sql.where(tree)))
         )
-        return int(await self._scalar(statement))
+        return int(await self._db.scalar(statement))
 
     async def exists(self, filter: FilterInput | None = None) -> bool:
         tree = parse_conditions(self.spec, filter)
         inner = sa.select(sa.literal(1)).select_from(self.table)
         inner = inner.where(*self._where(self._sql.where(tree))).limit(1)
-        return bool(await self._scalar(sa.select(sa.exists(inner))))
+        return bool(await self._db.scalar(sa.select(sa.exists(inner))))
 
     async def distinct(self, field: str, filter: FilterInput | None = None) -> list[Any]:
         validate_field(self.spec, field)
@@ -286,7 +177,7 @@ class PostgresRepository(DerivedReads[T]):
             .where(*self._where(self._sql.where(tree), target.sql.is_not(None)))
             .order_by(value)
         )
-        rows = await self._rows(statement)
+        rows = await self._db.rows(statement)
         return [revive(target.info, row["value"]) for row in rows]
 
     # --- writes ------------------------------------------------------------------------------
@@ -312,7 +203,7 @@ class PostgresRepository(DerivedReads[T]):
     async def add(self, entity: T) -> T:
         stored, row = self._new_record(entity)
         statement = sa.insert(self.table).values(row)
-        await self._insert_retrying(lambda: self._rowcount(statement, [row]))
+        await self._insert_retrying(lambda: self._db.rowcount(statement, [row]))
         return stored
 
     async def add_many(self, entities: Sequence[T]) -> list[T]:
@@ -331,7 +222,7 @@ class PostgresRepository(DerivedReads[T]):
 
         # Several rows, several executions: one transaction keeps the batch all-or-nothing.
         await self._insert_retrying(
-            lambda: self._run(work, records=rows, atomic=len(rows) > 1, write=True)
+            lambda: self._db.run(work, records=rows, atomic=len(rows) > 1, write=True)
         )
         return [stored for stored, _ in built]
 
@@ -366,19 +257,10 @@ class PostgresRepository(DerivedReads[T]):
         if self._version is not None:
             values[self._version.name] = self._version + 1
         statement = sa.update(self.table).where(*guard).values(values).returning(*self.table.c)
-        rows = await self._rows_written(statement, values)
+        rows = await self._db.rows_written(statement, values)
         if not rows:
             raise await self._diagnose(key, expected_version, rejection_message)
         return self._revive(rows[0])
-
-    async def _rows_written(
-        self, statement: sa.Executable, values: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
-        async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
-            result = await conn.execute(statement)
-            return [dict(row) for row in result.mappings()]
-
-        return await self._run(work, records=[values], write=True)
 
     async def update_fields(
         self,
@@ -425,7 +307,7 @@ class PostgresRepository(DerivedReads[T]):
                 raise diagnose_write(self.spec, id, None, expected_version, rejection_message)
             return dict(rows[0])
 
-        row = await self._run(work, records=written, atomic=True, write=True)
+        row = await self._db.run(work, records=written, atomic=True, write=True)
         return self._revive(row)
 
     async def upsert(self, entity: T) -> T:
@@ -444,7 +326,7 @@ class PostgresRepository(DerivedReads[T]):
         statement = insert.on_conflict_do_update(index_elements=[self._id], set_=replace).returning(
             *self.table.c
         )
-        rows = await self._insert_retrying(lambda: self._rows_written(statement, row))
+        rows = await self._insert_retrying(lambda: self._db.rows_written(statement, row))
         return self._revive(rows[0])
 
     async def delete(
@@ -456,7 +338,7 @@ class PostgresRepository(DerivedReads[T]):
         rejection_message: str | None = None,
     ) -> None:
         guard = self._guard(id, expected_version, conditions)
-        if not await self._rowcount(sa.delete(self.table).where(*guard), deleting=[id]):
+        if not await self._db.rowcount(sa.delete(self.table).where(*guard), deleting=[id]):
             raise await self._diagnose(id, expected_version, rejection_message)
 
     async def delete_many(self, ids: Sequence[str]) -> int:
@@ -466,7 +348,7 @@ class PostgresRepository(DerivedReads[T]):
         statement = sa.delete(self.table).where(
             *self._where(self._id == self._array(keys, self._id))
         )
-        return await self._rowcount(statement, deleting=keys)
+        return await self._db.rowcount(statement, deleting=keys)
 
     async def purge_expired(self) -> int:
         """Delete the rows past their expiry; returns how many (0 without a ``ttl_field``).
@@ -477,7 +359,9 @@ class PostgresRepository(DerivedReads[T]):
         """
         if self.spec.ttl_field is None:
             return 0
-        return await self._rowcount(sa.delete(self.table).where(self._sql.expired()), deleting=[])
+        return await self._db.rowcount(
+            sa.delete(self.table).where(self._sql.expired()), deleting=[]
+        )
 
 
 def _check(repository: PostgresRepository[Any]) -> Repository[Any]:
