@@ -2,28 +2,45 @@
 
 One ``Selector`` per port, keyed by a setting. Each branch is a Singleton built by a small
 function that imports its adapter lazily, so a service on the memory backend never imports
-SQLAlchemy, PyMongo or aioboto3 (start-up time), and swapping a backend is a setting.
+SQLAlchemy, PyMongo or aioboto3 (start-up time), and swapping a backend is a setting. Each
+builder returns the port it serves (a ``Protocol`` of ``ports/``), so mypy checks every adapter
+against its port here.
+
+The container owns every long-lived object: ``run(container)`` starts them in order (telemetry,
+repositories, storage, identity, token verifier), seeds, yields the routes' ``Services`` and
+closes everything in reverse order, also when a start fails half way. Every adapter follows
+``ports/lifecycle.py`` (``start``/``close``/``ping``), so nothing is probed for methods.
 
 The drivers of the backends not chosen when the project was generated are extras
 (``postgres``, ``mongo``, ``aws``; ``otel`` for OpenTelemetry): a builder first checks that its
 extra is installed, so choosing a backend without it stops the start-up with a message saying
 what to install, instead of an ``ImportError`` from deep inside an adapter.
 
-Tests override any provider: ``container.identity_provider.override(providers.Object(x))``.
+Tests override any provider before the app starts:
+``container.identity_provider.override(providers.Object(x))``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 
+from .adapters.http.deps import PageSizes, ReadinessCheck, Services
 from .adapters.persistence.registry import EntityRegistry, PersistenceBackend, RepositoryProvider
-from .application.seeding import ConfigRegistry, SeederProvider
+from .application.admin import admin_seeder
+from .application.seeding import ConfigRegistry, SeederProvider, upsert_seeder
+from .application.use_cases import UseCases
 from .features.feature import Feature
+from .ports.identity import IdentityProvider, TokenVerifier
+from .ports.storage import ObjectStorage
 from .registrations import FEATURES, build_registry
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .adapters.observability.otel import Telemetry
 
 # --- extras ------------------------------------------------------------------------------------
 
@@ -107,39 +124,39 @@ def dynamodb_backend(settings: Settings) -> PersistenceBackend:
 # --- object storage, identity, tokens ----------------------------------------------------------
 
 
-def local_storage(settings: Settings) -> Any:
+def local_storage(settings: Settings) -> ObjectStorage:
     from .adapters.storage.factory import build_local_storage
 
     return build_local_storage(settings)
 
 
-def s3_storage(settings: Settings) -> Any:
+def s3_storage(settings: Settings) -> ObjectStorage:
     require_extra("aws", "STORAGE_BACKEND=s3")
     from .adapters.storage.factory import build_s3_storage
 
     return build_s3_storage(settings)
 
 
-def memory_identity(settings: Settings) -> Any:
+def memory_identity(settings: Settings) -> IdentityProvider:
     from .adapters.identity.factory import build_memory_identity
 
     return build_memory_identity(settings)
 
 
-def cognito_identity(settings: Settings) -> Any:
+def cognito_identity(settings: Settings) -> IdentityProvider:
     require_extra("aws", "IDENTITY_BACKEND=cognito")
     from .adapters.identity.factory import build_cognito_identity
 
     return build_cognito_identity(settings)
 
 
-def hs256_verifier(settings: Settings) -> Any:
+def hs256_verifier(settings: Settings) -> TokenVerifier:
     from .adapters.identity.factory import build_hs256_verifier
 
     return build_hs256_verifier(settings)
 
 
-def cognito_verifier(settings: Settings) -> Any:
+def cognito_verifier(settings: Settings) -> TokenVerifier:
     from .adapters.identity.factory import build_cognito_verifier
 
     return build_cognito_verifier(settings)
@@ -148,7 +165,7 @@ def cognito_verifier(settings: Settings) -> Any:
 # --- traces and metrics ------------------------------------------------------------------------
 
 
-def otel_telemetry(settings: Settings) -> Any:
+def otel_telemetry(settings: Settings) -> Telemetry | None:
     """OpenTelemetry when ``OTEL_ENABLED``, else ``None`` (and nothing of it imported)."""
     if not settings.otel_enabled:
         return None
@@ -174,6 +191,54 @@ def demo_data(features: tuple[Feature, ...]) -> ConfigRegistry:
             for entity, records in feature.demo_records().items():
                 config.add(entity, records)
     return config
+
+
+def build_use_cases(features: tuple[Feature, ...], repositories: RepositoryProvider) -> UseCases:
+    """Every feature's application services, built once."""
+    return UseCases(
+        service
+        for feature in features
+        if feature.use_cases is not None
+        for service in feature.use_cases(repositories)
+    )
+
+
+def build_seeders(
+    settings: Settings,
+    identity: IdentityProvider,
+    repositories: RepositoryProvider,
+    demo: ConfigRegistry,
+) -> SeederProvider:
+    """What start-up seeds, idempotently: the first administrator, then the demo data."""
+    provider = SeederProvider()
+    if settings.admin_email and settings.admin_password:
+        provider.register(
+            "admin user",
+            admin_seeder(
+                identity,
+                settings.admin_email,
+                settings.admin_password.get_secret_value(),
+                roles=("admin", *settings.seed_roles),
+            ),
+        )
+    if settings.seed_demo_data:
+        provider.register("demo data", upsert_seeder(repositories.repo, demo))
+    return provider
+
+
+def build_readiness_checks(
+    repositories: RepositoryProvider, storage: ObjectStorage, identity: IdentityProvider
+) -> Mapping[str, ReadinessCheck]:
+    return {"repositories": repositories.ping, "storage": storage.ping, "identity": identity.ping}
+
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+def readiness_timeout(settings: Settings) -> float:
+    """Within the request timeout, so a slow backend gets readiness's own 503 body."""
+    limit = settings.request_timeout_seconds
+    return min(READINESS_TIMEOUT_SECONDS, limit / 2) if limit else READINESS_TIMEOUT_SECONDS
 
 
 class Container(containers.DeclarativeContainer):
@@ -228,7 +293,30 @@ class Container(containers.DeclarativeContainer):
     telemetry = providers.Singleton(otel_telemetry, settings)
 
     demo_config = providers.Singleton(demo_data, features)
-    seeders = providers.Singleton(SeederProvider)
+    seeders = providers.Singleton(
+        build_seeders, settings, identity_provider, repositories, demo_config
+    )
+
+    use_cases = providers.Singleton(build_use_cases, features, repositories)
+
+    # What the routes reach (adapters/http/deps.py): ask for it once ``run`` has started.
+    services = providers.Singleton(
+        Services,
+        repositories=repositories,
+        object_storage=object_storage,
+        identity_provider=identity_provider,
+        token_verifier=token_verifier,
+        use_cases=use_cases,
+        page_sizes=providers.Factory(
+            PageSizes,
+            default=settings.provided.default_page_size,
+            maximum=settings.provided.max_page_size,
+        ),
+        readiness_checks=providers.Callable(
+            build_readiness_checks, repositories, object_storage, identity_provider
+        ),
+        readiness_timeout_seconds=providers.Callable(readiness_timeout, settings),
+    )
 
 
 def create_container(
@@ -240,3 +328,24 @@ def create_container(
     if features is not None:
         container.features.override(providers.Object(features))
     return container
+
+
+@asynccontextmanager
+async def run(container: Container) -> AsyncIterator[Services]:
+    """Start every long-lived object, seed, and give the routes' ``Services``; on the way out
+    close what was started, in reverse order (also when a start or a seeder fails)."""
+    settings = container.settings()
+    async with AsyncExitStack() as stack:
+        telemetry = container.telemetry()
+        if telemetry is not None:  # before any client opens: the drivers get instrumented
+            telemetry.start()
+            stack.callback(telemetry.shutdown)
+        repositories = container.repositories()
+        await repositories.start(create_schema=settings.create_schema_on_startup)
+        stack.push_async_callback(repositories.close)
+        adapters = (container.object_storage(), container.identity_provider())
+        for adapter in (*adapters, container.token_verifier()):
+            await adapter.start()
+            stack.push_async_callback(adapter.close)
+        await container.seeders().run_all()
+        yield container.services()

@@ -1,7 +1,7 @@
 """``create_app()``: build the FastAPI service from settings and the container.
 
-The lifespan opens every long-lived client once (database engine or client, S3 and Cognito
-clients, JWKS cache), seeds idempotently, and closes everything in reverse order on shutdown.
+The lifespan runs the container (``container.run``: every long-lived client opened once, seeding,
+everything closed in reverse order on shutdown) and hands the routes their ``Services``.
 Run it with ``uvicorn <package>.main:create_app --factory --no-access-log`` (the service writes
 its own access line, with the request id and the route; ``create_app`` turns uvicorn's off
 anyway, the flag only saves uvicorn the work).
@@ -14,9 +14,8 @@ origins are set), the request timeout, the body size limit.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
@@ -31,43 +30,13 @@ from .adapters.http.routers.storage import build_local_export_storage_router
 from .adapters.observability.logging import configure_logging
 from .adapters.persistence.registry import activate
 from .adapters.storage.local import DEFAULT_ROUTE_PATH
-from .application.seeding import SeederProvider, upsert_seeder
-from .container import Container, create_container
+from .container import Container, create_container, run
 from .features.feature import Feature
 from .settings import Settings, StorageBackend
 
 logger = logging.getLogger(__name__)
 
 TELEMETRY_OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
-
-
-async def _open(stack: AsyncExitStack, component: Any) -> Any:
-    """Start a component that holds a client, and schedule its close."""
-    start: Callable[[], Awaitable[None]] | None = getattr(component, "start", None)
-    if start is not None:
-        await start()
-        stack.push_async_callback(component.close)
-    return component
-
-
-def _register_seeders(container: Container, settings: Settings, app: FastAPI) -> SeederProvider:
-    from .application.admin import admin_seeder
-
-    seeders = container.seeders()
-    repositories = app.state.repositories
-    if settings.admin_email and settings.admin_password:
-        seeders.register(
-            "admin user",
-            admin_seeder(
-                app.state.identity_provider,
-                settings.admin_email,
-                settings.admin_password.get_secret_value(),
-                roles=("admin", *settings.seed_roles),
-            ),
-        )
-    if settings.seed_demo_data:
-        seeders.register("demo data", upsert_seeder(repositories.repo, container.demo_config()))
-    return seeders
 
 
 def create_app(
@@ -85,38 +54,21 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            if telemetry is not None:  # before any client opens: the drivers get instrumented
-                telemetry.start()
-                stack.callback(telemetry.shutdown)
-            repositories = container.repositories()
-            await repositories.start(create_schema=settings.create_schema_on_startup)
-            stack.push_async_callback(repositories.close)
-            activate(repositories)  # persistence-kit's get_repo()/get_repo_view()
-            stack.callback(activate, None)
-
-            storage = await _open(stack, container.object_storage())
-            identity = await _open(stack, container.identity_provider())
-            verifier = await _open(stack, container.token_verifier())
-
-            app.state.settings = settings
-            app.state.repositories = repositories
-            app.state.object_storage = storage
-            app.state.identity_provider = identity
-            app.state.token_verifier = verifier
-            app.state.readiness_checks = {"repositories": repositories.ping}
-            for name, component in (("storage", storage), ("identity", identity)):
-                if hasattr(component, "ping"):
-                    app.state.readiness_checks[name] = component.ping
-
-            await _register_seeders(container, settings, app).run_all()
+        async with run(container) as services:
+            # persistence-kit's get_repo()/get_repo_view(): module-level by that API's design
+            activate(services.repositories)
+            app.state.services = services
             logger.info(
                 "started: repository=%s storage=%s identity=%s",
                 settings.repo_database.value,
                 settings.storage_backend.value,
                 settings.identity_backend.value,
             )
-            yield
+            try:
+                yield
+            finally:
+                del app.state.services
+                activate(None)
 
     app = FastAPI(
         title=settings.app_title,
@@ -160,5 +112,4 @@ def create_app(
         app.include_router(
             build_local_export_storage_router(max_upload_bytes=settings.storage_max_upload_bytes)
         )
-    app.state.container = container
     return app

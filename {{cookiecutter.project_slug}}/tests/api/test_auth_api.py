@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
+from {{cookiecutter.package_name}}.adapters.http.deps import get_identity_provider, get_token_verifier
 from {{cookiecutter.package_name}}.adapters.http.errors import install_error_handlers
 from {{cookiecutter.package_name}}.adapters.http.routers.auth import build_auth_router
 from {{cookiecutter.package_name}}.adapters.http.security import (
@@ -30,10 +31,11 @@ from tests.support.identity import (
 def build_app(codes: CodeBox) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.state.identity_provider = memory_provider(
-        codes, seed_role_users=True, seed_role_codes=("admin", "operator")
-    )
-    app.state.token_verifier = hs256_verifier()
+    identity = memory_provider(codes, seed_role_users=True, seed_role_codes=("admin", "operator"))
+    verifier = hs256_verifier()
+    # The routes' ports, without the rest of the service (FastAPI's own override mechanism).
+    app.dependency_overrides[get_identity_provider] = lambda: identity
+    app.dependency_overrides[get_token_verifier] = lambda: verifier
     app.include_router(build_auth_router())
 
     @app.get("/admin-only")

@@ -57,7 +57,7 @@ async def limited_app(tmp_path: Path) -> AsyncIterator[FastAPI]:
     application.add_api_route("/test/stream", slow_stream)
     application.add_api_route("/test/echo", echo_size, methods=["POST"])
     async with application.router.lifespan_context(application):
-        identity = application.state.identity_provider
+        identity = application.state.services.identity_provider
         await identity.ensure_user(EDITOR[0], EDITOR[0], EDITOR[1], roles=("editor",))
         yield application
 
@@ -136,7 +136,7 @@ async def test_bodies_within_the_limit_pass(limited: httpx.AsyncClient) -> None:
 async def test_the_storage_upload_route_keeps_its_own_limit(
     limited_app: FastAPI, limited: httpx.AsyncClient
 ) -> None:
-    storage = limited_app.state.object_storage
+    storage = limited_app.state.services.object_storage
     upload = await storage.generate_presigned_upload("big/blob.bin", expires_in=60)
     path = httpx.URL(upload.url).raw_path.decode()
 

@@ -85,7 +85,7 @@ GADGETS = Feature("gadgets", register=register, router=router)
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(memory_settings(tmp_path, seed_demo_data=False), features=(GADGETS,))
     async with app.router.lifespan_context(app):
-        identity = app.state.identity_provider
+        identity = app.state.services.identity_provider
         await identity.ensure_user(EDITOR[0], EDITOR[0], EDITOR[1], roles=("editor",))
         await identity.ensure_user(READER[0], READER[0], READER[1], roles=())
         transport = httpx.ASGITransport(app=app)

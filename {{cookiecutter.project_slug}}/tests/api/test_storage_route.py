@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
+from {{cookiecutter.package_name}}.adapters.http.deps import get_object_storage
 from {{cookiecutter.package_name}}.adapters.http.errors import install_error_handlers
 from {{cookiecutter.package_name}}.adapters.http.routers.storage import (
     build_local_export_storage_router,
@@ -40,7 +41,7 @@ def storage(tmp_path: Path, clock: Clock) -> LocalObjectStorage:
 def make_app(storage: object, **router_options: Any) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.state.object_storage = storage
+    app.dependency_overrides[get_object_storage] = lambda: storage  # the configured storage
     app.include_router(build_local_export_storage_router(**router_options))
     return app
 

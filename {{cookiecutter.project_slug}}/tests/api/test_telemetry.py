@@ -37,6 +37,7 @@ class Traced:
     app: FastAPI
     spans: InMemorySpanExporter
     metrics: InMemoryMetricReader
+    telemetry: Telemetry
 
 
 def traced_app(settings: Settings) -> Traced:
@@ -44,7 +45,7 @@ def traced_app(settings: Settings) -> Traced:
     container = create_container(settings, (KIT,))
     telemetry = Telemetry(settings, span_exporter=spans, metric_reader=reader)
     container.telemetry.override(providers.Object(telemetry))
-    return Traced(create_app(container=container), spans, reader)
+    return Traced(create_app(container=container), spans, reader, telemetry)
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -178,7 +179,7 @@ async def test_log_lines_inside_a_span_carry_its_trace_id(traced: Traced) -> Non
 
     from {{cookiecutter.package_name}}.adapters.observability.logging import ContextFilter
 
-    tracer = traced.app.state.container.telemetry().tracer_provider.get_tracer("test")
+    tracer = traced.telemetry.tracer_provider.get_tracer("test")
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "inside", None, None)
     with tracer.start_as_current_span("work") as span:
         ContextFilter().filter(record)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from {{cookiecutter.package_name}}.adapters.http.deps import get_object_storage
 from {{cookiecutter.package_name}}.adapters.http.errors import install_error_handlers
 from {{cookiecutter.package_name}}.adapters.http.routers.storage import (
     build_local_export_storage_router,
@@ -49,7 +50,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         local = LocalObjectStorage(tmp_path / "objects", "http://testserver", "contract-secret")
         app = FastAPI()
         install_error_handlers(app)
-        app.state.object_storage = local  # the route reads it through ObjectStorageDep
+        app.dependency_overrides[get_object_storage] = lambda: local  # the configured one
         app.include_router(build_local_export_storage_router())
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http:
             yield Backend("local", local, http)

@@ -33,7 +33,7 @@ async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[F
     application = create_app(memory_settings(tmp_path, **overrides))
     try:
         async with application.router.lifespan_context(application):
-            identity = application.state.identity_provider
+            identity = application.state.services.identity_provider
             await identity.ensure_user(EDITOR[0], EDITOR[0], EDITOR[1], roles=("editor",))
             yield application
     finally:

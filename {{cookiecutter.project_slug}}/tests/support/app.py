@@ -127,7 +127,7 @@ def kit_app(settings: Settings) -> FastAPI:
 async def started(app: FastAPI) -> AsyncIterator[FastAPI]:
     """``app`` through its lifespan, with an editor and a reader besides the seeded admin."""
     async with app.router.lifespan_context(app):
-        identity = app.state.identity_provider
+        identity = app.state.services.identity_provider
         await identity.ensure_user(EDITOR[0], EDITOR[0], EDITOR[1], roles=("editor",))
         await identity.ensure_user(READER[0], READER[0], READER[1], roles=())
         yield app

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from {{cookiecutter.package_name}}.adapters.persistence.registry import EntityRegistry
+from {{cookiecutter.package_name}}.adapters.persistence.registry import (
+    EntityRegistry,
+    EntitySpec,
+    OnDelete,
+    Relation,
+)
 
 
 @dataclass
@@ -21,6 +26,12 @@ class Parent:
 class Child:
     parent_id: str = "p"
     id: str = "c"
+
+
+@dataclass
+class Versioned:
+    id: str = "v"
+    version: int = 0
 
 
 @dataclass
@@ -68,3 +79,40 @@ def test_a_feature_adds_a_relation_to_an_entity_it_does_not_own() -> None:
     with pytest.raises(ValueError, match="already has"):
         registry.add_relation("parent", "children", {"target": "child", "target_field": "x"})
     registry.check_relations()
+
+
+def test_the_typed_registration_gives_what_the_dict_gives() -> None:
+    typed, loose = EntityRegistry(b"k"), EntityRegistry(b"k")
+    relation = Relation("parent", local_field="parent_id", on_delete=OnDelete.RESTRICT)
+    typed.register(EntitySpec("parent", Parent))
+    typed.register(
+        EntitySpec("child", Child, indexes=("parent_id",), relations={"parent": relation})
+    )
+    loose.register("parent", {"entity": Parent})
+    loose.register(
+        "child",
+        {
+            "entity": Child,
+            "indexes": ["parent_id"],
+            "relations": {
+                "parent": {"target": "parent", "local_field": "parent_id", "on_delete": "restrict"}
+            },
+        },
+    )
+
+    assert list(typed) == list(loose)
+    assert typed.get("child").collection == "child"  # the name when none is given
+    assert typed.get("child").references == {"parent": relation}
+
+
+def test_a_typed_spec_finds_the_version_field_like_the_dict_form() -> None:
+    registry = EntityRegistry()
+    assert registry.register(EntitySpec("v", Versioned)).version_field == "version"
+    assert registry.register(EntitySpec("p", Parent)).version_field is None
+    unlocked = registry.register(EntitySpec("u", Versioned, version_field=None))
+    assert unlocked.version_field is None
+
+
+def test_a_spec_registered_under_another_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="named 'parent'"):
+        EntityRegistry().register("other", EntitySpec("parent", Parent))

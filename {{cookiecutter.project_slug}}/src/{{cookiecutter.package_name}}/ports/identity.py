@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from .lifecycle import HealthChecked, Lifecycle
+
 
 def unique_roles(*groups: Iterable[str] | str | None) -> tuple[str, ...]:
     """Roles from any number of sources, stripped, blanks dropped, duplicates removed.
@@ -146,7 +148,10 @@ MAX_USER_PAGE = 60  # Cognito's ListUsers limit; every adapter honours the same 
 
 
 @runtime_checkable
-class IdentityProvider(Protocol):
+class IdentityProvider(HealthChecked, Protocol):
+    """The account flows. Every method raises the errors listed in this module's docstring;
+    the contract suite (``tests/contract/test_identity_contract.py``) runs on every adapter."""
+
     async def register(
         self,
         username: str,
@@ -227,7 +232,9 @@ class IdentityProvider(Protocol):
 
 
 @runtime_checkable
-class TokenVerifier(Protocol):
+class TokenVerifier(Lifecycle, Protocol):
+    """Bearer token to ``Principal``; the JWKS or key it checks against is opened by ``start``."""
+
     async def verify(self, token: str) -> Principal:
         """The principal the token proves, or ``AuthenticationFailed`` saying why not."""
         ...

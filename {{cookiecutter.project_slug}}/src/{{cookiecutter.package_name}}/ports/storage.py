@@ -37,6 +37,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from .errors import InvalidInput
+from .lifecycle import HealthChecked
 
 MAX_KEY_BYTES = 1024
 MAX_METADATA_BYTES = 2048
@@ -79,7 +80,9 @@ class PresignedUpload:
 
 
 @runtime_checkable
-class ObjectStorage(Protocol):
+class ObjectStorage(HealthChecked, Protocol):
+    """Files and blobs under ``/``-separated keys, with the semantics this module lists."""
+
     async def upload(
         self,
         key: str,

@@ -1,51 +1,101 @@
 """FastAPI dependencies: the HTTP layer's only way to reach the outside world.
 
-The composition root (``main.py`` + ``container.py``) resolves every long-lived object once in
-the lifespan and puts it on ``app.state``; these functions hand them to routes. The HTTP adapter
-never imports the container, so the layers stay one-way.
+The container (``container.py``) builds one :class:`Services` once every adapter has started;
+the lifespan (``main.py``) hands it to the app, and ``get_services`` is how a route reaches it.
+The aliases below (``RepositoriesDep``, ``IdentityProviderDep``...) are that one object's
+fields, typed by their ports. The HTTP adapter never imports the container, so the layers stay
+one-way; tests replace a port by overriding the container's provider, before the app starts.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import Depends, Request
 
+from ...application.use_cases import UseCases
 from ...ports.identity import IdentityProvider, TokenVerifier
 from ...ports.storage import ObjectStorage
-from ...settings import Settings
 from ..persistence.registry import RepositoryProvider
 
-
-def _state(request: Request, name: str) -> Any:
-    value = getattr(request.app.state, name, None)
-    if value is None:
-        raise RuntimeError(f"app.state.{name} is not set: was the app built by create_app()?")
-    return value
+ReadinessCheck = Callable[[], Awaitable[None]]
 
 
-def get_settings(request: Request) -> Settings:
-    return cast(Settings, _state(request, "settings"))
+@dataclass(frozen=True, slots=True)
+class PageSizes:
+    """``limit`` of list routes: the default and the largest accepted."""
+
+    default: int
+    maximum: int
 
 
-def get_repositories(request: Request) -> RepositoryProvider:
-    return cast(RepositoryProvider, _state(request, "repositories"))
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the routes use: the started adapters, the use cases and the few values routes need
+    (plain values, not the app's ``Settings``)."""
+
+    repositories: RepositoryProvider
+    object_storage: ObjectStorage
+    identity_provider: IdentityProvider
+    token_verifier: TokenVerifier
+    use_cases: UseCases
+    page_sizes: PageSizes
+    readiness_checks: Mapping[str, ReadinessCheck]
+    readiness_timeout_seconds: float
 
 
-def get_identity_provider(request: Request) -> IdentityProvider:
-    return cast(IdentityProvider, _state(request, "identity_provider"))
+# ``async def`` dependencies run on the event loop; a plain ``def`` would cost a thread-pool
+# hop per request for a field read.
+NOT_STARTED = "the service is not started: build the app with create_app() and run its lifespan"
 
 
-def get_token_verifier(request: Request) -> TokenVerifier:
-    return cast(TokenVerifier, _state(request, "token_verifier"))
+async def get_services(request: Request) -> Services:
+    try:
+        services = request.app.state.services
+    except AttributeError:
+        services = None
+    if not isinstance(services, Services):
+        raise RuntimeError(NOT_STARTED)
+    return services
 
 
-def get_object_storage(request: Request) -> ObjectStorage:
-    return cast(ObjectStorage, _state(request, "object_storage"))
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def get_repositories(services: ServicesDep) -> RepositoryProvider:
+    return services.repositories
+
+
+async def get_identity_provider(services: ServicesDep) -> IdentityProvider:
+    return services.identity_provider
+
+
+async def get_token_verifier(services: ServicesDep) -> TokenVerifier:
+    return services.token_verifier
+
+
+async def get_object_storage(services: ServicesDep) -> ObjectStorage:
+    return services.object_storage
+
+
+async def get_page_sizes(services: ServicesDep) -> PageSizes:
+    return services.page_sizes
+
+
+def use_case[T](kind: type[T]) -> Callable[[Services], Awaitable[T]]:
+    """A dependency giving the application service ``kind``:
+    ``Library = Annotated[LibraryService, Depends(use_case(LibraryService))]``."""
+
+    async def dependency(services: ServicesDep) -> T:
+        return services.use_cases.get(kind)
+
+    return dependency
+
+
 RepositoriesDep = Annotated[RepositoryProvider, Depends(get_repositories)]
 IdentityProviderDep = Annotated[IdentityProvider, Depends(get_identity_provider)]
 TokenVerifierDep = Annotated[TokenVerifier, Depends(get_token_verifier)]
 ObjectStorageDep = Annotated[ObjectStorage, Depends(get_object_storage)]
+PageSizesDep = Annotated[PageSizes, Depends(get_page_sizes)]

@@ -11,7 +11,7 @@ from fastapi import Query as QueryParam
 
 from ...ports.errors import InvalidQuery
 from ...ports.query import Query
-from .deps import SettingsDep
+from .deps import PageSizesDep
 
 MAX_FILTER_CHARS = 4096
 MAX_OFFSET = 10_000
@@ -23,8 +23,8 @@ class ListParams:
     include: tuple[str, ...]
 
 
-def list_params(
-    settings: SettingsDep,
+async def list_params(
+    page_sizes: PageSizesDep,
     limit: Annotated[int | None, QueryParam(description="Page size.")] = None,
     cursor: Annotated[
         str | None, QueryParam(max_length=4096, description="`next_cursor` of the previous page.")
@@ -46,9 +46,9 @@ def list_params(
         str | None, QueryParam(max_length=512, description="Relations, e.g. `author.publisher`.")
     ] = None,
 ) -> ListParams:
-    size = settings.default_page_size if limit is None else limit
-    if not 1 <= size <= settings.max_page_size:
-        raise InvalidQuery(f"limit must be between 1 and {settings.max_page_size}")
+    size = page_sizes.default if limit is None else limit
+    if not 1 <= size <= page_sizes.maximum:
+        raise InvalidQuery(f"limit must be between 1 and {page_sizes.maximum}")
     if offset is not None and not 0 <= offset <= MAX_OFFSET:
         raise InvalidQuery(f"offset must be between 0 and {MAX_OFFSET}; use the cursor beyond")
     includes = tuple(p.strip() for p in include.split(",") if p.strip()) if include else ()

@@ -19,7 +19,22 @@ Keeps persistence-kit's vocabulary::
         },
     })
 
-(``register_entity`` in :mod:`.persistence_kit` takes the same config.)
+(``register_entity`` in :mod:`.persistence_kit` takes the same config.) The same registration,
+typed, so mypy checks every key and value kind::
+
+    registry.register(EntitySpec(
+        "book", Book, "books",
+        unique=("isbn",),
+        unique_together=(("author_id", "title"),),
+        indexes=("author_id",),
+        relations={
+            "author": Relation("author", local_field="author_id", on_delete=OnDelete.RESTRICT),
+            "reviews": Relation("review", target_field="book_id"),
+        },
+    ))
+
+Both forms give the same spec: the collection defaults to the name, and a ``version`` field
+turns on optimistic locking unless ``version_field`` says otherwise.
 """
 
 from __future__ import annotations
@@ -30,11 +45,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Final, Generic, TypeVar, cast, overload
 
 from ...ports.schema import EntitySchema, schema_of
 
 T = TypeVar("T")
+
+# The default of ``EntitySpec.version_field``: "version" when the entity has such a field.
+AUTO_VERSION: Final = "<version if the entity has one>"
 
 
 class OnDelete(StrEnum):
@@ -109,21 +127,29 @@ class Relation:
 
 @dataclass(frozen=True)
 class EntitySpec(Generic[T]):
-    """How one entity is persisted."""
+    """How one entity is persisted (the typed form of a registration)."""
 
     name: str
     entity: type[T]
-    collection: str
+    collection: str = ""  # the name when empty
     id_field: str = "id"
     unique: tuple[str, ...] = ()
     unique_together: tuple[tuple[str, ...], ...] = ()  # compound unique constraints
     indexes: tuple[str, ...] = ()
     relations: Mapping[str, Relation] = field(default_factory=dict)
-    version_field: str | None = None
+    version_field: str | None = AUTO_VERSION
     ttl_field: str | None = None  # an epoch-seconds or datetime field; expired rows vanish
     database: str | None = None  # per-entity backend override (persistence-kit's "database")
     # HMAC key of this entity's page cursors (the registry's; see EntityRegistry).
     cursor_key: bytes = field(default=b"", repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Frozen: the two derived defaults are set once, here.
+        if not self.collection:
+            object.__setattr__(self, "collection", self.name)
+        if self.version_field == AUTO_VERSION:
+            fields = {f.name for f in dataclasses.fields(cast(Any, self.entity))}
+            object.__setattr__(self, "version_field", "version" if "version" in fields else None)
 
     @cached_property
     def schema(self) -> EntitySchema:
@@ -150,9 +176,10 @@ class EntitySpec(Generic[T]):
     @classmethod
     def from_config(cls, name: str, config: EntitySpec[T] | Mapping[str, Any]) -> EntitySpec[T]:
         if isinstance(config, EntitySpec):
+            if config.name != name:
+                raise ValueError(f"registered as {name!r} but its spec is named {config.name!r}")
             return config
         entity = cast(type[T], config["entity"])
-        fields = {f.name for f in dataclasses.fields(cast(Any, entity))}
         unique = config.get("unique", ())
         if isinstance(unique, Mapping):
             unique = tuple(unique.values())
@@ -168,7 +195,7 @@ class EntitySpec(Generic[T]):
             relations={
                 rel: Relation.from_config(rc) for rel, rc in config.get("relations", {}).items()
             },
-            version_field=config.get("version_field", "version" if "version" in fields else None),
+            version_field=config.get("version_field", AUTO_VERSION),
             ttl_field=config.get("ttl_field"),
             database=str(database.value if hasattr(database, "value") else database)
             if database
@@ -204,10 +231,27 @@ class EntityRegistry:
             cursor_secret = cursor_secret.encode()
         self.cursor_key: bytes = cursor_secret or secrets.token_bytes(32)
 
-    def register(self, name: str, config: EntitySpec[Any] | Mapping[str, Any]) -> EntitySpec[Any]:
-        spec = dataclasses.replace(EntitySpec.from_config(name, config), cursor_key=self.cursor_key)
+    @overload
+    def register(self, name: EntitySpec[T], /) -> EntitySpec[T]: ...
+    @overload
+    def register(
+        self, name: str, config: EntitySpec[Any] | Mapping[str, Any]
+    ) -> EntitySpec[Any]: ...
+    def register(
+        self, name: str | EntitySpec[Any], config: EntitySpec[Any] | Mapping[str, Any] | None = None
+    ) -> EntitySpec[Any]:
+        """Add an entity: ``register(EntitySpec(...))`` (typed), or ``register(name, config)``
+        with persistence-kit's dict (or a spec). Validated here: an unknown field fails now."""
+        given: EntitySpec[Any] | Mapping[str, Any]
+        if isinstance(name, EntitySpec):
+            key, given = name.name, name
+        elif config is None:
+            raise TypeError("register(name, config) needs the config")
+        else:
+            key, given = name, config
+        spec = dataclasses.replace(EntitySpec.from_config(key, given), cursor_key=self.cursor_key)
         spec.validate()
-        self._specs[name] = spec
+        self._specs[key] = spec
         return spec
 
     def add_relation(self, entity: str, name: str, config: Relation | Mapping[str, Any]) -> None:

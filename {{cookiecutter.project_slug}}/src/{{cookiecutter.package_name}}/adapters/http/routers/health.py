@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from ....ports.errors import KitError
+from ..deps import ReadinessCheck, ServicesDep
 from ..errors import RETRY_AFTER_SECONDS
-
-ReadinessCheck = Callable[[], Awaitable[None]]
-CHECK_TIMEOUT_SECONDS = 2.0
 
 
 class Liveness(BaseModel):
@@ -57,15 +54,10 @@ def build_health_router() -> APIRouter:
         return Liveness(status="ok")
 
     @router.get("/ready", response_model=Readiness, responses=NOT_READY)
-    async def ready(request: Request) -> Any:
-        checks = cast(
-            Mapping[str, ReadinessCheck], getattr(request.app.state, "readiness_checks", {})
-        )
+    async def ready(services: ServicesDep) -> Any:
+        checks = services.readiness_checks
         names = list(checks)
-        # Within the request timeout, so the answer is this body, not the middleware's 503.
-        settings = getattr(request.app.state, "settings", None)
-        limit = getattr(settings, "request_timeout_seconds", None)
-        timeout = min(CHECK_TIMEOUT_SECONDS, limit / 2) if limit else CHECK_TIMEOUT_SECONDS
+        timeout = services.readiness_timeout_seconds
         results = await asyncio.gather(*(_run_check(checks[name], timeout) for name in names))
         failures = {name: reason for name, reason in zip(names, results, strict=True) if reason}
         body = {

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ....application.library import LibraryService
 from ...persistence.registry import EntityRegistry
-from ..deps import RepositoriesDep
+from ..deps import use_case
 from ..errors import error_responses
 from ..resources import Resource, resource_router
 from ..security import require_roles
@@ -68,11 +68,7 @@ class AuthorMerge(BaseModel):
     ]
 
 
-def get_library(repositories: RepositoriesDep) -> LibraryService:
-    return LibraryService(repositories.unit_of_work)
-
-
-Library = Annotated[LibraryService, Depends(get_library)]
+Library = Annotated[LibraryService, Depends(use_case(LibraryService))]
 
 
 def build_library_router(registry: EntityRegistry) -> APIRouter:

@@ -14,7 +14,7 @@ Access rules, in order:
    signed-in user cannot fetch a key no one signed a URL for.
 3. A missing object is 404; a bad key 422. The download is streamed from one open file.
 
-The storage comes from ``ObjectStorageDep`` (``app.state.object_storage``) unless a
+The storage comes from ``ObjectStorageDep`` (the configured storage port) unless a
 ``LocalObjectStorage`` is passed as ``storage``. When the configured storage is not local (S3
 hands out its own presigned URLs) these routes answer 404.
 """
