@@ -49,6 +49,8 @@ class CursorSigner:
         return base64.urlsafe_b64encode(token).decode().rstrip("=")
 
     def decode(self, token: str) -> dict[str, Any]:
+        """The payload of a token this signer made, or InvalidCursor when it is malformed or its
+        MAC does not match."""
         if not isinstance(token, str) or not token or len(token) > 4096:
             raise InvalidCursor("malformed cursor")
         try:
@@ -71,6 +73,7 @@ class CursorSigner:
 
 
 def sort_signature(sort: Sequence[SortField]) -> str:
+    """The sort order as query text (-created_at,id): part of what a cursor is bound to."""
     return ",".join(str(s) for s in sort)
 
 

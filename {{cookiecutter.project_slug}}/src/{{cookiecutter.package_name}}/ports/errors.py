@@ -21,6 +21,8 @@ class KitError(Exception):
 
 
 class NotFound(KitError):
+    """No entity (or object, user, route) under this key: HTTP 404."""
+
     code = "not_found"
 
     def __init__(self, entity: str, key: Any) -> None:
@@ -96,6 +98,9 @@ class InvalidQuery(KitError):
 
 
 class InvalidCursor(InvalidQuery):
+    """A page cursor that is malformed, altered, expired with its secret, or issued for another
+    collection, sort or filter: HTTP 400."""
+
     code = "invalid_cursor"
 
 

@@ -62,9 +62,11 @@ class Principal:
     claims: Mapping[str, Any] = field(default_factory=dict)
 
     def has_role(self, role: str) -> bool:
+        """Whether the principal holds role."""
         return role in self.roles
 
     def has_any_role(self, roles: Iterable[str]) -> bool:
+        """Whether the principal holds at least one of roles."""
         return not self.roles.isdisjoint(roles)
 
 
@@ -97,6 +99,8 @@ class CodeDelivery:
 
 @dataclass(frozen=True, slots=True)
 class RegistrationResult:
+    """The new account: confirmed is False until the code sent through delivery is confirmed."""
+
     username: str
     user_sub: str
     confirmed: bool
@@ -140,6 +144,8 @@ class UserInfo:
 
 @dataclass(frozen=True, slots=True)
 class UserPage:
+    """One page of users; next_cursor fetches the next one."""
+
     items: tuple[UserInfo, ...]
     next_cursor: str | None = None
 

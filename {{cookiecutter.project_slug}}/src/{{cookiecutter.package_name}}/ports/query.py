@@ -40,6 +40,8 @@ MAX_IN_VALUES = 1000
 
 
 class Op(enum.StrEnum):
+    """A filter operator; OPERATOR_ALIASES maps the spellings the filter syntax accepts to these."""
+
     EQ = "eq"
     NE = "ne"
     LT = "lt"
@@ -77,6 +79,8 @@ _GROUP_KEYS = {"or": "or", "and": "and", "$or": "or", "$and": "and"}
 
 @dataclass(frozen=True)
 class Condition:
+    """One test of one field (a dotted path for nested values or relations)."""
+
     field: str
     op: Op
     value: Any = None
@@ -84,11 +88,15 @@ class Condition:
 
 @dataclass(frozen=True)
 class And:
+    """Every item must hold."""
+
     items: tuple[Filter, ...]
 
 
 @dataclass(frozen=True)
 class Or:
+    """At least one item must hold."""
+
     items: tuple[Filter, ...]
 
 
@@ -255,6 +263,8 @@ def fields_of(tree: Filter | None) -> set[str]:
 
 @dataclass(frozen=True)
 class SortField:
+    """One key of a sort order; str() gives the query syntax back (-field for descending)."""
+
     field: str
     descending: bool = False
 
@@ -316,12 +326,16 @@ class Query:
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
+    """One page of results: next_cursor fetches the next one (None on the last page); offset is set
+    when the page was asked by offset."""
+
     items: list[T]
     next_cursor: str | None = None
     offset: int | None = None
 
     @property
     def has_more(self) -> bool:
+        """Whether another page follows."""
         return self.next_cursor is not None
 
 

@@ -47,10 +47,17 @@ T = TypeVar("T")
 
 
 class Repository(Protocol[T]):
-    @property
-    def entity_name(self) -> str: ...
+    """Persistence of one entity type; every backend passes the same contract suite
+    (tests/contract/test_repository_contract.py)."""
 
-    async def get(self, id: str) -> T | None: ...
+    @property
+    def entity_name(self) -> str:
+        """The name the entity was registered under."""
+        ...
+
+    async def get(self, id: str) -> T | None:
+        """The entity stored under id, or None."""
+        ...
 
     async def get_or_raise(self, id: str) -> T:
         """The entity, or ``NotFound``."""
@@ -64,9 +71,14 @@ class Repository(Protocol[T]):
         """The first entity whose (unique or indexed) ``field`` equals ``value``."""
         ...
 
-    async def add(self, entity: T) -> T: ...
+    async def add(self, entity: T) -> T:
+        """Store a new entity (rebuilt through its constructor); AlreadyExists on a taken id or
+        unique value, ReferenceNotFound on a dangling enforced reference."""
+        ...
 
-    async def add_many(self, entities: Sequence[T]) -> list[T]: ...
+    async def add_many(self, entities: Sequence[T]) -> list[T]:
+        """Store several new entities all or nothing; returns them as stored."""
+        ...
 
     async def update(
         self,
@@ -109,17 +121,25 @@ class Repository(Protocol[T]):
         """Remove those that exist; returns how many were removed."""
         ...
 
-    async def find(self, query: Query | None = None) -> Page[T]: ...
+    async def find(self, query: Query | None = None) -> Page[T]:
+        """One page of matches: filter, sort, limit, and a cursor or an offset."""
+        ...
 
     async def find_all(self, filter: FilterInput | None = None, sort: str | None = None) -> list[T]:
         """Every match, in order. For bounded internal use (relations, scripts)."""
         ...
 
-    async def find_one(self, filter: FilterInput) -> T | None: ...
+    async def find_one(self, filter: FilterInput) -> T | None:
+        """The first match in id order, or None."""
+        ...
 
-    async def count(self, filter: FilterInput | None = None) -> int: ...
+    async def count(self, filter: FilterInput | None = None) -> int:
+        """How many entities match."""
+        ...
 
-    async def exists(self, filter: FilterInput | None = None) -> bool: ...
+    async def exists(self, filter: FilterInput | None = None) -> bool:
+        """Whether any entity matches."""
+        ...
 
     async def distinct(self, field: str, filter: FilterInput | None = None) -> list[Any]:
         """The distinct non-null values of ``field`` among the matches, sorted."""
@@ -143,9 +163,13 @@ class ViewRepository(Protocol):
     one query per relation level, whatever the page size (never one query per row)."""
 
     @property
-    def entity_name(self) -> str: ...
+    def entity_name(self) -> str:
+        """The name of the entity this view reads."""
+        ...
 
-    async def get(self, id: str, include: Sequence[str] = ()) -> Populated | None: ...
+    async def get(self, id: str, include: Sequence[str] = ()) -> Populated | None:
+        """The entity under id with the relations in include (dotted for nested ones), or None."""
+        ...
 
     async def find(
         self, query: Query | None = None, include: Sequence[str] = ()

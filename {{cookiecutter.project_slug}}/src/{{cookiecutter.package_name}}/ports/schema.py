@@ -19,6 +19,9 @@ from typing import Any
 
 
 class Kind(enum.StrEnum):
+    """What a field holds, read from its annotation; decides how each backend stores, compares and
+    sorts it."""
+
     STR = "str"
     INT = "int"
     FLOAT = "float"
@@ -52,6 +55,9 @@ SCALAR_KINDS = frozenset(
 
 @dataclass(frozen=True)
 class FieldInfo:
+    """One field of an entity: its kind, Python type, whether None is allowed, and its element or
+    nested schema."""
+
     name: str
     kind: Kind
     python_type: Any
@@ -61,11 +67,14 @@ class FieldInfo:
 
     @property
     def sortable(self) -> bool:
+        """Scalars sort; lists, sets, dicts and nested values do not."""
         return self.kind in SCALAR_KINDS
 
 
 @dataclass(frozen=True)
 class EntitySchema:
+    """The fields of an entity dataclass, as every adapter and the query parser read them."""
+
     entity: type[Any]
     fields: dict[str, FieldInfo]
 

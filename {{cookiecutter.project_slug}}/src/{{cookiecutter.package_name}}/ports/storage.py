@@ -55,6 +55,9 @@ UploadData = bytes | AsyncIterable[bytes]
 
 @dataclass(frozen=True, slots=True)
 class StoredObject:
+    """What storage knows of one object; content_type and metadata are None when a listing did not
+    load them."""
+
     key: str
     size: int
     last_modified: datetime
@@ -93,23 +96,31 @@ class ObjectStorage(HealthChecked, Protocol):
         """Store ``data`` under ``key`` atomically; returns the normalised key."""
         ...
 
-    async def download(self, key: str) -> bytes: ...
+    async def download(self, key: str) -> bytes:
+        """The whole object in memory, or NotFound; use stream for large objects."""
+        ...
 
     def stream(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
         """The object's bytes in chunks; ``NotFound`` is raised on the first iteration."""
         ...
 
-    async def exists(self, key: str) -> bool: ...
+    async def exists(self, key: str) -> bool:
+        """Whether an object is stored under key (never raises NotFound)."""
+        ...
 
     async def stat(self, key: str) -> StoredObject:
         """Size, content type, last modified and metadata of one object, or ``NotFound``."""
         ...
 
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str) -> None:
+        """Remove the object; a missing key is not an error (S3 semantics)."""
+        ...
 
     async def list(
         self, prefix: str = "", *, with_metadata: bool = False
-    ) -> builtins.list[StoredObject]: ...
+    ) -> builtins.list[StoredObject]:
+        """Objects whose key starts with prefix (a plain string prefix), sorted by key."""
+        ...
 
     async def generate_presigned_url(self, key: str, expires_in: int | None = None) -> str:
         """A GET URL for ``key`` valid for ``expires_in`` seconds (adapter default if None)."""
@@ -117,7 +128,10 @@ class ObjectStorage(HealthChecked, Protocol):
 
     async def generate_presigned_upload(
         self, key: str, content_type: str | None = None, expires_in: int | None = None
-    ) -> PresignedUpload: ...
+    ) -> PresignedUpload:
+        """A URL, method and headers with which a client uploads to key directly, valid for
+        expires_in seconds."""
+        ...
 
 
 # --- rules shared by every adapter ------------------------------------------------------------
@@ -164,6 +178,8 @@ def validate_prefix(prefix: str) -> str:
 
 
 def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """The metadata as a plain dict, or InvalidInput when a key, a value or the total size breaks
+    the rules every adapter shares."""
     if not metadata:
         return {}
     result: dict[str, str] = {}
@@ -191,6 +207,7 @@ def resolve_content_type(key: str, content_type: str | None) -> str:
 
 
 def validate_expires_in(expires_in: int | None, default: int) -> int:
+    """The expiry in seconds (default when None), or InvalidInput outside 1 s to 7 days."""
     seconds = default if expires_in is None else expires_in
     if isinstance(seconds, bool) or not isinstance(seconds, int):
         raise InvalidInput("expires_in must be a whole number of seconds")
@@ -200,6 +217,7 @@ def validate_expires_in(expires_in: int | None, default: int) -> int:
 
 
 def validate_chunk_size(chunk_size: int) -> int:
+    """chunk_size when it is a positive int, else InvalidInput."""
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise InvalidInput("chunk_size must be a positive number of bytes")
     return chunk_size
