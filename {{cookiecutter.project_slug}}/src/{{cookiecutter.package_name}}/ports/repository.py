@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .query import FilterInput, Page, Query
 
@@ -147,18 +147,18 @@ class Repository(Protocol[T]):
 
 
 @dataclass
-class Populated:
+class Populated(Generic[T]):
     """An entity with its related entities attached under the relation names asked for.
 
     ``related[name]`` is a :class:`Populated` (many-to-one; ``None`` when the reference dangles)
     or a list of them (one-to-many, many-to-many).
     """
 
-    entity: Any
-    related: dict[str, Populated | list[Populated] | None] = field(default_factory=dict)
+    entity: T
+    related: dict[str, Populated[Any] | list[Populated[Any]] | None] = field(default_factory=dict)
 
 
-class ViewRepository(Protocol):
+class ViewRepository(Protocol[T]):
     """Reads entities with their relations populated in a bounded number of round trips:
     one query per relation level, whatever the page size (never one query per row)."""
 
@@ -167,12 +167,12 @@ class ViewRepository(Protocol):
         """The name of the entity this view reads."""
         ...
 
-    async def get(self, id: str, include: Sequence[str] = ()) -> Populated | None:
+    async def get(self, id: str, include: Sequence[str] = ()) -> Populated[T] | None:
         """The entity under id with the relations in include (dotted for nested ones), or None."""
         ...
 
     async def find(
         self, query: Query | None = None, include: Sequence[str] = ()
-    ) -> Page[Populated]:
+    ) -> Page[Populated[T]]:
         """Like ``Repository.find``; filters and sorts may use dotted relation paths."""
         ...

@@ -14,7 +14,7 @@ from ..persistence.codec import to_record
 MAX_VERSION = 2**63 - 1  # a 64-bit integer on every backend
 
 
-def populated_dict(node: Populated) -> dict[str, Any]:
+def populated_dict(node: Populated[Any]) -> dict[str, Any]:
     """An entity with its populated relations as one nested dict (only the ones asked for)."""
     data = to_record(node.entity)
     for name, related in node.related.items():

@@ -74,6 +74,6 @@ def get_repo(name: str) -> Repository[Any]:
     return _require_active(f"get_repo({name!r})").repo(name)
 
 
-def get_repo_view(name: str) -> ViewRepository:
+def get_repo_view(name: str) -> ViewRepository[Any]:
     """The populating view of a registered entity, from the running service."""
     return _require_active(f"get_repo_view({name!r})").view(name)

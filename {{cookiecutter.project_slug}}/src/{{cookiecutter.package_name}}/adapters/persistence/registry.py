@@ -92,7 +92,7 @@ class RepositoryProvider:
         self.default = str(default)
         self._backends: dict[str, PersistenceBackend] = {}
         self._repos: dict[str, Repository[Any]] = {}
-        self._views: dict[str, ViewRepository] = {}
+        self._views: dict[str, ViewRepository[Any]] = {}
 
     def _backend_name(self, spec: EntitySpec[Any]) -> str:
         return spec.database or self.default
@@ -138,7 +138,7 @@ class RepositoryProvider:
         """A new all-or-nothing unit over the default backend's repositories."""
         return ProviderUnitOfWork(self)
 
-    def view(self, name: str) -> ViewRepository:
+    def view(self, name: str) -> ViewRepository[Any]:
         if name not in self._views:
             from .views import PopulatingViewRepository
 

@@ -48,7 +48,7 @@ class PopulatingViewRepository:
     def _repo(self) -> Repository[Any]:
         return self._provider.repo(self.spec.name)
 
-    async def get(self, id: str, include: Sequence[str] = ()) -> Populated | None:
+    async def get(self, id: str, include: Sequence[str] = ()) -> Populated[Any] | None:
         entity = await self._repo.get(id)
         if entity is None:
             return None
@@ -56,7 +56,7 @@ class PopulatingViewRepository:
 
     async def find(
         self, query: Query | None = None, include: Sequence[str] = ()
-    ) -> Page[Populated]:
+    ) -> Page[Populated[Any]]:
         query = query or Query()
         tree = parse_includes(include)
         _check_includes(self._provider, self.spec, tree)
@@ -159,7 +159,7 @@ async def populate(
     spec: EntitySpec[Any],
     entities: Sequence[Any],
     tree: IncludeTree,
-) -> list[Populated]:
+) -> list[Populated[Any]]:
     nodes = [Populated(e) for e in entities]
     await _populate_nodes(provider, spec, nodes, tree)
     return nodes
@@ -168,7 +168,7 @@ async def populate(
 async def _populate_nodes(
     provider: RepositoryProvider,
     spec: EntitySpec[Any],
-    nodes: list[Populated],
+    nodes: list[Populated[Any]],
     tree: IncludeTree,
 ) -> None:
     for name, subtree in tree.items():
@@ -187,8 +187,8 @@ async def _attach(
     target: EntitySpec[Any],
     relation: Relation,
     name: str,
-    nodes: list[Populated],
-) -> list[Populated]:
+    nodes: list[Populated[Any]],
+) -> list[Populated[Any]]:
     """Load one relation for every node with one bounded query; return the child nodes."""
     if relation.kind is RelationKind.MANY_TO_ONE:
         keys = _unique(getattr(n.entity, relation.local_field) for n in nodes)
@@ -202,7 +202,7 @@ async def _attach(
         field = cast(str, relation.target_field)
         keys = _unique(getattr(n.entity, relation.local_field) for n in nodes)
         found = await _get_by_keys(provider, target, field, keys)
-        groups: dict[Any, list[Populated]] = {}
+        groups: dict[Any, list[Populated[Any]]] = {}
         children = []
         for entity in found:
             child = Populated(entity)
@@ -220,7 +220,7 @@ async def _attach(
     target_ids = _unique(getattr(link, through.target_field) for link in links)
     targets = await _get_by_keys(provider, target, target.id_field, target_ids)
     by_id = {getattr(t, target.id_field): Populated(t) for t in targets}
-    linked: dict[Any, list[Populated]] = {}
+    linked: dict[Any, list[Populated[Any]]] = {}
     for link in links:
         target_node = by_id.get(getattr(link, through.target_field))
         if target_node is not None:
