@@ -1,20 +1,18 @@
 """The composition root: the only module that knows which adapter serves each port.
 
-One ``Selector`` per port, keyed by a setting. Each branch is a Singleton built by a small
-function that imports its adapter lazily, so a service on the memory backend never imports
-SQLAlchemy, PyMongo or aioboto3 (start-up time), and swapping a backend is a setting. Each
-builder returns the port it serves (a ``Protocol`` of ``ports/``), so mypy checks every adapter
-against its port here.
+One ``Selector`` per port, keyed by a setting. Each branch is a Singleton built by a function of
+``builders.py``, which turns the settings into the adapter's plain values and imports the
+adapter lazily, so a service on the memory backend never imports SQLAlchemy, PyMongo or
+aioboto3 (start-up time), and swapping a backend is a setting. Each builder returns the port it
+serves (a ``Protocol`` of ``ports/``), so mypy checks every adapter against its port.
 
 The container owns every long-lived object: ``run(container)`` starts them in order (telemetry,
 repositories, storage, identity, token verifier), seeds, yields the routes' ``Services`` and
 closes everything in reverse order, also when a start fails half way. Every adapter follows
 ``ports/lifecycle.py`` (``start``/``close``/``ping``), so nothing is probed for methods.
 
-The drivers of the backends not chosen when the project was generated are extras
-(``postgres``, ``mongo``, ``aws``; ``otel`` for OpenTelemetry): a builder first checks that its
-extra is installed, so choosing a backend without it stops the start-up with a message saying
-what to install, instead of an ``ImportError`` from deep inside an adapter.
+A backend whose driver (an extra) is not installed stops the start-up with a message saying
+what to install (``builders.require_extra``).
 
 Tests override any provider before the app starts:
 ``container.identity_provider.override(providers.Object(x))``.
@@ -22,157 +20,34 @@ Tests override any provider before the app starts:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
 
 from dependency_injector import containers, providers
 
 from .adapters.http.deps import PageSizes, ReadinessCheck, Services
-from .adapters.persistence.registry import EntityRegistry, PersistenceBackend, RepositoryProvider
+from .adapters.persistence.registry import EntityRegistry, RepositoryProvider
 from .application.admin import admin_seeder
 from .application.seeding import ConfigRegistry, SeederProvider, upsert_seeder
 from .application.use_cases import UseCases
+from .builders import (
+    cognito_identity,
+    cognito_verifier,
+    dynamodb_backend,
+    hs256_verifier,
+    local_storage,
+    memory_backend,
+    memory_identity,
+    mongo_backend,
+    otel_telemetry,
+    postgres_backend,
+    s3_storage,
+)
 from .features.feature import Feature
-from .ports.identity import IdentityProvider, TokenVerifier
+from .ports.identity import IdentityProvider
 from .ports.storage import ObjectStorage
 from .registrations import FEATURES, build_registry
 from .settings import Settings
-
-if TYPE_CHECKING:
-    from .adapters.observability.otel import Telemetry
-
-# --- extras ------------------------------------------------------------------------------------
-
-DISTRIBUTION = "{{ cookiecutter.project_slug }}"
-
-# What each extra brings that its adapters import (pyproject.toml lists the packages). Imports,
-# not names: the missing module's name comes from the ImportError.
-
-
-def _postgres_drivers() -> None:
-    import asyncpg  # noqa: F401
-    import sqlalchemy.ext.asyncio  # noqa: F401
-
-
-def _mongo_drivers() -> None:
-    import pymongo  # noqa: F401
-
-
-def _aws_drivers() -> None:
-    import aioboto3  # noqa: F401
-    import botocore  # noqa: F401
-
-
-def _otel_packages() -> None:
-    import opentelemetry.exporter.otlp.proto.http
-    import opentelemetry.sdk  # noqa: F401
-
-
-EXTRAS: dict[str, Callable[[], None]] = {
-    "postgres": _postgres_drivers,
-    "mongo": _mongo_drivers,
-    "aws": _aws_drivers,
-    "otel": _otel_packages,
-}
-
-
-class MissingExtra(RuntimeError):
-    """A setting chose an adapter whose driver is not installed."""
-
-
-def require_extra(extra: str, chosen_by: str) -> None:
-    try:
-        EXTRAS[extra]()
-    except ImportError as exc:
-        raise MissingExtra(
-            f"{chosen_by} needs the '{extra}' extra, which is not installed (no module "
-            f"{exc.name!r}): pip install '{DISTRIBUTION}[{extra}]', or uv sync --extra {extra}"
-        ) from exc
-
-
-# --- repository backends -----------------------------------------------------------------------
-
-
-def memory_backend() -> PersistenceBackend:
-    from .adapters.persistence.memory.repository import MemoryBackend
-
-    return MemoryBackend()
-
-
-def postgres_backend(settings: Settings) -> PersistenceBackend:
-    require_extra("postgres", "the postgres repository backend")
-    from .adapters.persistence.postgres import build_backend
-
-    return build_backend(settings)
-
-
-def mongo_backend(settings: Settings) -> PersistenceBackend:
-    require_extra("mongo", "the mongo repository backend")
-    from .adapters.persistence.mongo import build_backend
-
-    return build_backend(settings)
-
-
-def dynamodb_backend(settings: Settings) -> PersistenceBackend:
-    require_extra("aws", "the dynamodb repository backend")
-    from .adapters.persistence.dynamodb import build_backend
-
-    return build_backend(settings)
-
-
-# --- object storage, identity, tokens ----------------------------------------------------------
-
-
-def local_storage(settings: Settings) -> ObjectStorage:
-    from .adapters.storage.factory import build_local_storage
-
-    return build_local_storage(settings)
-
-
-def s3_storage(settings: Settings) -> ObjectStorage:
-    require_extra("aws", "STORAGE_BACKEND=s3")
-    from .adapters.storage.factory import build_s3_storage
-
-    return build_s3_storage(settings)
-
-
-def memory_identity(settings: Settings) -> IdentityProvider:
-    from .adapters.identity.factory import build_memory_identity
-
-    return build_memory_identity(settings)
-
-
-def cognito_identity(settings: Settings) -> IdentityProvider:
-    require_extra("aws", "IDENTITY_BACKEND=cognito")
-    from .adapters.identity.factory import build_cognito_identity
-
-    return build_cognito_identity(settings)
-
-
-def hs256_verifier(settings: Settings) -> TokenVerifier:
-    from .adapters.identity.factory import build_hs256_verifier
-
-    return build_hs256_verifier(settings)
-
-
-def cognito_verifier(settings: Settings) -> TokenVerifier:
-    from .adapters.identity.factory import build_cognito_verifier
-
-    return build_cognito_verifier(settings)
-
-
-# --- traces and metrics ------------------------------------------------------------------------
-
-
-def otel_telemetry(settings: Settings) -> Telemetry | None:
-    """OpenTelemetry when ``OTEL_ENABLED``, else ``None`` (and nothing of it imported)."""
-    if not settings.otel_enabled:
-        return None
-    require_extra("otel", "OTEL_ENABLED=true")
-    from .adapters.observability.otel import build_telemetry
-
-    return build_telemetry(settings)
 
 
 def _choice(settings: Settings, name: str) -> str:

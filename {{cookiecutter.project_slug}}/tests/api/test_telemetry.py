@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 from opentelemetry.trace import SpanKind
 
 from {{cookiecutter.package_name}}.adapters.observability.otel import Telemetry
+from {{cookiecutter.package_name}}.builders import telemetry_options
 from {{cookiecutter.package_name}}.container import create_container
 from {{cookiecutter.package_name}}.main import create_app
 from {{cookiecutter.package_name}}.settings import Settings
@@ -43,7 +44,7 @@ class Traced:
 def traced_app(settings: Settings) -> Traced:
     spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
     container = create_container(settings, (KIT,))
-    telemetry = Telemetry(settings, span_exporter=spans, metric_reader=reader)
+    telemetry = Telemetry(telemetry_options(settings), span_exporter=spans, metric_reader=reader)
     container.telemetry.override(providers.Object(telemetry))
     return Traced(create_app(container=container), spans, reader, telemetry)
 
@@ -192,7 +193,7 @@ def test_shutdown_removes_the_driver_instrumentation(tmp_path: Path) -> None:
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
     telemetry = Telemetry(
-        memory_settings(tmp_path, otel_enabled=True),
+        telemetry_options(memory_settings(tmp_path, otel_enabled=True)),
         span_exporter=InMemorySpanExporter(),
         metric_reader=InMemoryMetricReader(),
     )
@@ -209,7 +210,7 @@ def test_shutdown_removes_the_driver_instrumentation(tmp_path: Path) -> None:
 def aws_telemetry(tmp_path: Path) -> Iterator[tuple[Telemetry, InMemorySpanExporter]]:
     spans = InMemorySpanExporter()
     telemetry = Telemetry(
-        memory_settings(tmp_path, otel_enabled=True),
+        telemetry_options(memory_settings(tmp_path, otel_enabled=True)),
         span_exporter=spans,
         metric_reader=InMemoryMetricReader(),
     )

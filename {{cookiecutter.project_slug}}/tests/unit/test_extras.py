@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from {{cookiecutter.package_name}}.container import DISTRIBUTION, MissingExtra, require_extra
+from {{cookiecutter.package_name}}.builders import DISTRIBUTION, MissingExtra, require_extra
 from {{cookiecutter.package_name}}.main import create_app
 from {{cookiecutter.package_name}}.settings import Settings
 

@@ -1,4 +1,4 @@
-"""Identity settings: production refusals, list parsing, and the factories' choices."""
+"""Identity settings: production refusals, list parsing, and the builders' choices."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ import pytest
 from pydantic import ValidationError
 
 from {{cookiecutter.package_name}}.adapters.identity.cognito import CognitoIdentityProvider
-from {{cookiecutter.package_name}}.adapters.identity.factory import (
-    get_identity_provider,
-    get_token_verifier,
-)
 from {{cookiecutter.package_name}}.adapters.identity.memory import MemorySecurityProvider
 from {{cookiecutter.package_name}}.adapters.tokens.cognito import CognitoJwtVerifier
 from {{cookiecutter.package_name}}.adapters.tokens.hs256 import Hs256TokenVerifier
+from {{cookiecutter.package_name}}.builders import get_identity_provider, get_token_verifier
 from {{cookiecutter.package_name}}.settings import Settings
 
 GOOD_SECRET = "s" * 48
@@ -77,7 +74,7 @@ def test_seed_role_codes_parse_from_csv(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.memory_seed_role_users is True
 
 
-def test_factories_build_memory_adapters() -> None:
+def test_builders_build_memory_adapters() -> None:
     settings = Settings.model_validate(
         {"identity_backend": "memory", "jwt_secret": GOOD_SECRET, "environment": "test"}
     )
@@ -85,7 +82,7 @@ def test_factories_build_memory_adapters() -> None:
     assert isinstance(get_token_verifier(settings), Hs256TokenVerifier)
 
 
-def test_factories_build_cognito_adapters_with_the_endpoint_jwks() -> None:
+def test_builders_build_cognito_adapters_with_the_endpoint_jwks() -> None:
     settings = Settings.model_validate(
         {
             "identity_backend": "cognito",

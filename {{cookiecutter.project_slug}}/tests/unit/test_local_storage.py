@@ -11,11 +11,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from pydantic import ValidationError
 
-from {{cookiecutter.package_name}}.adapters.storage.factory import (
-    build_object_storage,
-    clear_export_storage_cache,
-    get_export_storage,
-)
 from {{cookiecutter.package_name}}.adapters.storage.local import (
     LocalExportStorageProvider,
     LocalObjectStorage,
@@ -23,6 +18,11 @@ from {{cookiecutter.package_name}}.adapters.storage.local import (
 from {{cookiecutter.package_name}}.adapters.storage.s3 import (
     S3ExportStorageProvider,
     S3ObjectStorage,
+)
+from {{cookiecutter.package_name}}.builders import (
+    build_object_storage,
+    clear_export_storage_cache,
+    get_export_storage,
 )
 from {{cookiecutter.package_name}}.ports.errors import (
     BackendUnavailable,
@@ -344,7 +344,7 @@ def test_an_empty_signing_secret_is_refused(tmp_path: Path) -> None:
         LocalObjectStorage(tmp_path, "http://x", "")
 
 
-# --- settings and factory ------------------------------------------------------------------------
+# --- settings and builders ------------------------------------------------------------------------
 
 
 def test_production_refuses_a_placeholder_or_short_signing_secret() -> None:
@@ -374,7 +374,7 @@ def test_placeholder_signing_secret_is_fine_outside_production_or_with_s3() -> N
     assert settings.storage_backend == "s3"
 
 
-def test_factory_builds_and_caches_the_configured_adapter(tmp_path: Path) -> None:
+def test_get_export_storage_builds_and_caches_the_configured_adapter(tmp_path: Path) -> None:
     clear_export_storage_cache()
     local_settings = Settings(
         storage_backend="local", local_storage_dir=str(tmp_path / "files"), environment="test"

@@ -27,6 +27,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.telemetry import TelemetryConfig
@@ -46,7 +47,6 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 
-from ...settings import PersistenceKitSettings
 from . import logging as service_logging
 
 REQUEST_ID_ATTRIBUTE = "request.id"
@@ -84,33 +84,45 @@ def _trace_ids(record: logging.LogRecord) -> None:
         record.span_id = format(context.span_id, "016x")
 
 
+@dataclass(frozen=True)
+class TelemetryOptions:
+    """What :class:`Telemetry` is configured with (``builders.telemetry_options`` reads them
+    from ``SERVICE_NAME``, ``ENVIRONMENT`` and the ``OTEL_*`` settings)."""
+
+    service_name: str
+    environment: str  # deployment.environment.name
+    otlp_endpoint: str = "http://localhost:4318"  # /v1/traces and /v1/metrics are added
+    traces_sample_ratio: float = 1.0  # of new traces; a request's traceparent decides for it
+    metric_export_interval_ms: int = 60_000
+
+
 class Telemetry:
     """The tracer and meter providers of one service, and the instrumentations feeding them.
 
     Tests pass a ``span_exporter`` (exported synchronously) and a ``metric_reader``, e.g. the
     SDK's ``InMemorySpanExporter`` and ``InMemoryMetricReader``; by default both go to
-    ``OTEL_EXPORTER_OTLP_ENDPOINT``.
+    ``options.otlp_endpoint``.
     """
 
     def __init__(
         self,
-        settings: PersistenceKitSettings,
+        options: TelemetryOptions,
         *,
         span_exporter: SpanExporter | None = None,
         metric_reader: MetricReader | None = None,
     ) -> None:
         resource = Resource.create(
             {
-                "service.name": settings.service_name,
-                "deployment.environment.name": settings.environment.value,
+                "service.name": options.service_name,
+                "deployment.environment.name": options.environment,
                 # one per process: the metrics of several workers and replicas stay apart
                 "service.instance.id": uuid.uuid4().hex,
             }
         )
-        endpoint = settings.otel_exporter_otlp_endpoint.rstrip("/")
+        endpoint = options.otlp_endpoint.rstrip("/")
         self.tracer_provider = TracerProvider(
             resource=resource,
-            sampler=ParentBased(TraceIdRatioBased(settings.otel_traces_sample_ratio)),
+            sampler=ParentBased(TraceIdRatioBased(options.traces_sample_ratio)),
         )
         self.tracer_provider.add_span_processor(ServiceSpanProcessor())
         if span_exporter is None:
@@ -125,7 +137,7 @@ class Telemetry:
                 OTLPMetricExporter(
                     endpoint=f"{endpoint}/v1/metrics", timeout=EXPORT_TIMEOUT_SECONDS
                 ),
-                export_interval_millis=settings.otel_metric_export_interval_ms,
+                export_interval_millis=options.metric_export_interval_ms,
             )
         self.meter_provider = MeterProvider(resource=resource, metric_readers=[metric_reader])
         self._undo: list[Callable[[], None]] = []
@@ -249,7 +261,3 @@ def _set_aws_response(span: trace.Span, response: Any) -> None:
         span.set_attribute("aws.request_id", str(metadata["RequestId"]))
     if isinstance(metadata.get("HTTPStatusCode"), int):
         span.set_attribute("http.response.status_code", metadata["HTTPStatusCode"])
-
-
-def build_telemetry(settings: PersistenceKitSettings) -> Telemetry:
-    return Telemetry(settings)

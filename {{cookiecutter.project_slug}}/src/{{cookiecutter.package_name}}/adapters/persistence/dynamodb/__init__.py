@@ -3,7 +3,7 @@
 Layout, access paths and trade-offs are documented in docs/dynamodb.md.
 """
 
-from .backend import DynamoDbBackend, build_backend
+from .backend import DynamoDbBackend
 from .generic import AsyncGenericRepository, GenericRepository, ItemNotFound
 from .repository import DynamoDbRepository
 from .tables import Layout
@@ -15,5 +15,4 @@ __all__ = [
     "GenericRepository",
     "ItemNotFound",
     "Layout",
-    "build_backend",
 ]

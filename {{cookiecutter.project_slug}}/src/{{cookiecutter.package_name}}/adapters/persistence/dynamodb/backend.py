@@ -15,7 +15,6 @@ from aiobotocore.config import AioConfig
 
 from ....ports.errors import BackendUnavailable
 from ....ports.repository import Repository
-from ....settings import PersistenceKitSettings
 from ..registry import EntitySpec
 from .errors import BACKEND, DRIVER_ERRORS, translate
 from .tables import Layout, drop_tables, ensure_tables
@@ -195,19 +194,3 @@ class DynamoDbBackend:
             client=self.client,
             batch_attempts=self.batch_attempts,
         )
-
-
-def build_backend(settings: PersistenceKitSettings) -> DynamoDbBackend:
-    """The backend the container wires for ``REPO_DATABASE=dynamodb``."""
-
-    def secret(value: Any) -> str | None:
-        return value.get_secret_value() if value is not None else None
-
-    return DynamoDbBackend(
-        region=settings.aws_region,
-        endpoint_url=settings.dynamodb_endpoint_url or settings.aws_endpoint_url,
-        table_prefix=settings.dynamodb_table_prefix,
-        aws_access_key_id=secret(settings.aws_access_key_id),
-        aws_secret_access_key=secret(settings.aws_secret_access_key),
-        data_expiration_days=settings.data_expiration_days,
-    )

@@ -5,9 +5,10 @@
     python -m <package>.adapters.persistence.dynamodb.provision --registry pkg.mod:factory
 
 Reads the connection from the service's settings (``AWS_REGION``, ``DYNAMODB_ENDPOINT_URL``
-or ``AWS_ENDPOINT_URL``, ``DYNAMODB_TABLE_PREFIX``, AWS credentials). Idempotent: existing
-tables are kept, missing GSIs are added one at a time (DynamoDB's rule) and TTL is enabled on
-``_ttl``. The service does the same at start-up when ``CREATE_SCHEMA_ON_STARTUP`` is true.
+or ``AWS_ENDPOINT_URL``, ``DYNAMODB_TABLE_PREFIX``, AWS credentials) with the service's own
+builder, ``builders.dynamodb_backend``. Idempotent: existing tables are kept, missing GSIs are
+added one at a time (DynamoDB's rule) and TTL is enabled on ``_ttl``. The service does the same
+at start-up when ``CREATE_SCHEMA_ON_STARTUP`` is true.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..registry import EntityRegistry
-from .backend import build_backend
+from .backend import DynamoDbBackend
 
 _ROOT = (__package__ or __name__).split(".adapters", 1)[0]
 DEFAULT_REGISTRY = f"{_ROOT}.registrations:build_registry"
@@ -37,9 +38,21 @@ def load_registry(target: str) -> EntityRegistry:
     return registry
 
 
+def backend_from_settings() -> DynamoDbBackend:
+    """The backend the service's settings describe, built by the composition root."""
+    # A command-line entry point, so it may reach the composition root (builders.py, a layer
+    # above the adapters): imported by name at run time, like the registry above. Adapters
+    # never import it statically (lint-imports' layers contract).
+    builders = importlib.import_module(f"{_ROOT}.builders")
+    settings = importlib.import_module(f"{_ROOT}.settings").Settings()
+    backend = builders.dynamodb_backend(settings)
+    if not isinstance(backend, DynamoDbBackend):
+        raise TypeError(f"builders.dynamodb_backend gave a {type(backend).__name__}")
+    return backend
+
+
 async def provision(registry: EntityRegistry, *, dry_run: bool = False) -> list[str]:
-    settings_module = importlib.import_module(f"{_ROOT}.settings")
-    backend = build_backend(settings_module.Settings())
+    backend = backend_from_settings()
     specs = [s for s in registry if (s.database or "dynamodb") == "dynamodb"]
     if dry_run:
         for spec in specs:

@@ -1,6 +1,6 @@
 """MongoDB persistence through PyMongo's native async API (``AsyncMongoClient``)."""
 
-from .backend import MongoBackend, build_backend
+from .backend import MongoBackend
 from .repository import MongoRepository
 
-__all__ = ["MongoBackend", "MongoRepository", "build_backend"]
+__all__ = ["MongoBackend", "MongoRepository"]

@@ -34,7 +34,6 @@ from pymongo.errors import PyMongoError
 from ....ports.errors import BackendUnavailable, TransactionsUnsupported
 from ....ports.repository import Repository
 from ....ports.schema import Kind
-from ....settings import PersistenceKitSettings
 from ..registry import EntitySpec
 from .errors import BACKEND, TransientConflict, driver_errors, unique_index_name
 
@@ -351,13 +350,3 @@ async def _quietly(action: Awaitable[Any], what: str) -> None:
         await action
     except PyMongoError as exc:
         log.warning("mongo %s failed (%s)", what, type(exc).__name__)
-
-
-def build_backend(settings: PersistenceKitSettings) -> MongoBackend:
-    """The backend the container wires for ``REPO_DATABASE=mongo``."""
-    return MongoBackend(
-        settings.mongo_dsn,
-        settings.mongo_db,
-        timeout_ms=settings.mongo_timeout_ms,
-        transactions=settings.mongo_transactions,
-    )

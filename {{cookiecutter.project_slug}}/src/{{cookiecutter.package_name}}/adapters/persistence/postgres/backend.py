@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from ....ports.errors import BackendUnavailable
 from ....ports.repository import Repository
-from ....settings import PersistenceKitSettings
 from ..registry import EntitySpec, Relation
 from .errors import BACKEND, DATABASE_ERRORS, translate, translated
 from .repository import PostgresRepository
@@ -235,15 +234,3 @@ async def _discard(connection: AsyncConnection) -> None:
     (the server then discards the transaction with the session)."""
     await _quietly(connection.rollback(), "rollback")
     await _quietly(connection.close(), "close")
-
-
-def build_backend(settings: PersistenceKitSettings) -> PostgresBackend:
-    """The backend the container wires for ``REPO_DATABASE=postgres``."""
-    return PostgresBackend(
-        settings.postgres_url,
-        pool_size=settings.postgres_pool_size,
-        max_overflow=settings.postgres_max_overflow,
-        pool_timeout=settings.postgres_pool_timeout_seconds,
-        statement_timeout_ms=settings.postgres_statement_timeout_ms,
-        echo=settings.postgres_echo,
-    )
