@@ -1,9 +1,10 @@
 """FastAPI dependencies: the HTTP layer's only way to reach the outside world.
 
 The container (``container.py``) builds one :class:`Services` once every adapter has started;
-the lifespan (``main.py``) hands it to the app, and ``get_services`` is how a route reaches it.
-The aliases below (``RepositoriesDep``, ``IdentityProviderDep``...) are that one object's
-fields, typed by their ports. The HTTP adapter never imports the container, so the layers stay
+the lifespan (``main.py``) hands it to the app, and ``get_services`` (``services_of(request)``
+in code that has the request) is how a route reaches it. The aliases below
+(``RepositoriesDep``, ``IdentityProviderDep``...) are that one object's fields, typed by their
+ports, each one dependency deep. The HTTP adapter never imports the container, so the layers stay
 one-way; tests replace a port by overriding the container's provider, before the app starts.
 """
 
@@ -51,7 +52,8 @@ class Services:
 NOT_STARTED = "the service is not started: build the app with create_app() and run its lifespan"
 
 
-async def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The started ``Services`` of the app serving ``request``."""
     try:
         services = request.app.state.services
     except AttributeError:
@@ -61,35 +63,42 @@ async def get_services(request: Request) -> Services:
     return services
 
 
+async def get_services(request: Request) -> Services:
+    return services_of(request)
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-
-async def get_repositories(services: ServicesDep) -> RepositoryProvider:
-    return services.repositories
-
-
-async def get_identity_provider(services: ServicesDep) -> IdentityProvider:
-    return services.identity_provider
+# Each accessor reads the request itself rather than depending on ``get_services``: FastAPI
+# solves every level of a dependency tree per request, and one level is all a field read needs.
 
 
-async def get_token_verifier(services: ServicesDep) -> TokenVerifier:
-    return services.token_verifier
+async def get_repositories(request: Request) -> RepositoryProvider:
+    return services_of(request).repositories
 
 
-async def get_object_storage(services: ServicesDep) -> ObjectStorage:
-    return services.object_storage
+async def get_identity_provider(request: Request) -> IdentityProvider:
+    return services_of(request).identity_provider
 
 
-async def get_page_sizes(services: ServicesDep) -> PageSizes:
-    return services.page_sizes
+async def get_token_verifier(request: Request) -> TokenVerifier:
+    return services_of(request).token_verifier
 
 
-def use_case[T](kind: type[T]) -> Callable[[Services], Awaitable[T]]:
+async def get_object_storage(request: Request) -> ObjectStorage:
+    return services_of(request).object_storage
+
+
+async def get_page_sizes(request: Request) -> PageSizes:
+    return services_of(request).page_sizes
+
+
+def use_case[T](kind: type[T]) -> Callable[[Request], Awaitable[T]]:
     """A dependency giving the application service ``kind``:
     ``Library = Annotated[LibraryService, Depends(use_case(LibraryService))]``."""
 
-    async def dependency(services: ServicesDep) -> T:
-        return services.use_cases.get(kind)
+    async def dependency(request: Request) -> T:
+        return services_of(request).use_cases.get(kind)
 
     return dependency
 

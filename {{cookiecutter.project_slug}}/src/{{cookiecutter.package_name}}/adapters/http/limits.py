@@ -85,17 +85,20 @@ class RequestTimeout:
             return
         loop = asyncio.get_running_loop()
         started = timed_out = False
+        deadline_at = loop.time() + self.seconds
         deadline: asyncio.Timeout | None = None
 
-        def move_deadline(when: float | None) -> None:
+        def reschedule(when: float | None) -> None:
             if deadline is not None and not deadline.expired():
                 with contextlib.suppress(RuntimeError):  # the deadline is being left
                     deadline.reschedule(when)
 
         async def timed_receive() -> Message:
+            nonlocal deadline_at
             message = await receive()
             if message["type"] == "http.request" and not started:
-                move_deadline(loop.time() + self.seconds)
+                deadline_at = loop.time() + self.seconds
+                reschedule(deadline_at)
             return message
 
         async def timed_send(message: Message) -> None:
@@ -104,15 +107,24 @@ class RequestTimeout:
                 return  # the caller already has its 503
             if message["type"] == "http.response.start" and not started:
                 started = True
-                move_deadline(None)
+                reschedule(None)
             await send(message)
 
         # The work runs in a task of its own, so that on time-out the answer does not wait for
         # its clean-up (a driver may spend seconds closing a connection that no longer answers).
-        work = asyncio.ensure_future(self.app(scope, timed_receive, timed_send))
+        # The task starts eagerly: it runs at once up to its first wait, so a request that never
+        # waits (the memory backend) is answered without a trip through the event loop, and only
+        # one that does wait sets the timer.
+        async def answer() -> None:
+            await self.app(scope, timed_receive, timed_send)
+
+        work = asyncio.eager_task_factory(loop, answer())
         try:
-            async with asyncio.timeout(self.seconds) as deadline:
-                await asyncio.shield(work)
+            if work.done():
+                work.result()
+            else:
+                async with asyncio.timeout_at(None if started else deadline_at) as deadline:
+                    await asyncio.shield(work)
         except TimeoutError:
             if started:  # the answer is on its way: let it finish, whatever happens
                 await work

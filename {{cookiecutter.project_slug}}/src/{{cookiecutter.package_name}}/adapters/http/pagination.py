@@ -6,12 +6,12 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi import Query as QueryParam
 
 from ...ports.errors import InvalidQuery
 from ...ports.query import Query
-from .deps import PageSizesDep
+from .deps import services_of
 
 MAX_FILTER_CHARS = 4096
 MAX_OFFSET = 10_000
@@ -24,7 +24,7 @@ class ListParams:
 
 
 async def list_params(
-    page_sizes: PageSizesDep,
+    request: Request,
     limit: Annotated[int | None, QueryParam(description="Page size.")] = None,
     cursor: Annotated[
         str | None, QueryParam(max_length=4096, description="`next_cursor` of the previous page.")
@@ -46,6 +46,8 @@ async def list_params(
         str | None, QueryParam(max_length=512, description="Relations, e.g. `author.publisher`.")
     ] = None,
 ) -> ListParams:
+    # the page sizes read straight from the request: one dependency level fewer per list
+    page_sizes = services_of(request).page_sizes
     size = page_sizes.default if limit is None else limit
     if not 1 <= size <= page_sizes.maximum:
         raise InvalidQuery(f"limit must be between 1 and {page_sizes.maximum}")

@@ -249,7 +249,7 @@ def _mount(router: APIRouter, spec: EntitySpec[Any], resource: Resource, models:
     repositories = Annotated[Any, Depends(get_repositories)]
     list_parameters = Annotated[ListParams, Depends(list_params)]
 
-    def found(id: str, node: Populated[Any] | None) -> dict[str, Any]:
+    def found(id: str, node: Populated[Any] | None) -> Any:
         if node is None:
             raise NotFound(name, id)
         return _out(node, resource)
@@ -348,7 +348,9 @@ def _mount(router: APIRouter, spec: EntitySpec[Any], resource: Resource, models:
         )
 
 
-def _out(node: Populated[Any], resource: Resource) -> dict[str, Any]:
+def _out(node: Populated[Any], resource: Resource) -> Any:
+    if not node.related:
+        return node.entity  # the response model reads its fields (hidden ones are not in it)
     data = populated_dict(node)
     for hidden in resource.hidden:
         data.pop(hidden, None)

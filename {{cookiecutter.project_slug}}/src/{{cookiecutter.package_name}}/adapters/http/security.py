@@ -27,12 +27,15 @@ MISSING_TOKEN = "Missing bearer token: send 'Authorization: Bearer <access token
 _bearer = HTTPBearer(auto_error=False, description="Access token from /auth/login")
 
 
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    token = credentials.credentials.strip() if credentials is not None else ""
+    return token or None
+
+
 async def get_bearer_token(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str | None:
-    if credentials is None or not credentials.credentials.strip():
-        return None
-    return credentials.credentials.strip()
+    return _token(credentials)
 
 
 async def require_bearer_token(
@@ -45,8 +48,10 @@ async def require_bearer_token(
 
 async def get_optional_user(
     verifier: TokenVerifierDep,
-    token: Annotated[str | None, Depends(get_bearer_token)],
+    # the header itself rather than ``get_bearer_token``: one dependency level fewer per request
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
+    token = _token(credentials)
     if token is None:
         return None
     return await verifier.verify(token)

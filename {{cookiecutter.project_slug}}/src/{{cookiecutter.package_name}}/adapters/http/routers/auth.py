@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ....ports.identity import MAX_USER_PAGE, AuthTokens, Principal, UserInfo
 from ..deps import IdentityProviderDep
 from ..errors import error_responses
+from ..routing import PrefixRouter
 from ..security import BearerToken, CurrentUser, require_roles
 
 _Password = Annotated[str, Field(min_length=1, max_length=256)]
@@ -146,7 +147,7 @@ FORGOT_MESSAGE = "If the account exists, a reset code has been sent to its conta
 
 
 def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> APIRouter:
-    router = APIRouter(prefix=prefix, tags=["auth"])
+    router = PrefixRouter(prefix=prefix, tags=["auth"])
     admin = Depends(require_roles(admin_role))
 
     @router.post(

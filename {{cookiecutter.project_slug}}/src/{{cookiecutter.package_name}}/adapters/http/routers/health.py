@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from ....ports.errors import KitError
 from ..deps import ReadinessCheck, ServicesDep
 from ..errors import RETRY_AFTER_SECONDS
+from ..routing import PrefixRouter
 
 
 class Liveness(BaseModel):
@@ -47,7 +48,7 @@ async def _run_check(check: ReadinessCheck, seconds: float) -> str | None:
 
 
 def build_health_router() -> APIRouter:
-    router = APIRouter(prefix="/health", tags=["health"])
+    router = PrefixRouter(prefix="/health", tags=["health"])
 
     @router.get("/live")
     async def live() -> Liveness:

@@ -156,14 +156,15 @@ async def _no_user() -> None:
     return None
 
 
-def _configured_storage(configured: ObjectStorageDep) -> LocalObjectStorage:
+# ``async def``: a plain ``def`` dependency would cost a thread-pool hop per request.
+async def _configured_storage(configured: ObjectStorageDep) -> LocalObjectStorage:
     if not isinstance(configured, LocalObjectStorage):
         raise NotFound("route", "local object storage is not configured")
     return configured
 
 
-def _fixed_storage(storage: LocalObjectStorage) -> Callable[[], LocalObjectStorage]:
-    def fixed_storage() -> LocalObjectStorage:
+def _fixed_storage(storage: LocalObjectStorage) -> Callable[[], Awaitable[LocalObjectStorage]]:
+    async def fixed_storage() -> LocalObjectStorage:
         return storage
 
     return fixed_storage
