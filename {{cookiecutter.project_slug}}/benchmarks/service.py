@@ -69,7 +69,7 @@ def uvicorn_server(
     env: Mapping[str, str],
     *,
     ready_path: str = "/health/ready",
-    timeout: float = 30.0,
+    timeout: float = 120.0,  # a start-up slower than this is broken, not busy
     poll_interval: float = 0.005,
 ) -> Iterator[Server]:
     """``uvicorn APP --factory`` on a free loopback port; yields once ``ready_path`` says 200."""

@@ -52,7 +52,7 @@ from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 # client would give up. The exact timing of the time-out itself is
 # checked on a fake clock in tests/api/test_bad_input.py; here it only has to be bounded.
 TIMEOUT = 8.0
-SLACK = 10.0  # scheduling margin on a busy CI machine: "answered, not hung"
+SLACK = 30.0  # scheduling margin on a very busy machine: what is checked is "answered, not hung"
 RECOVERY_SECONDS = 30.0
 
 
