@@ -104,8 +104,9 @@ class MemorySecurityProvider:
         self._users: dict[str, UserRecord] = {}
         self._confirm_codes = OneTimeCodes(confirmation_code_ttl_seconds, max_code_attempts, clock)
         self._reset_codes = OneTimeCodes(reset_code_ttl_seconds, max_code_attempts, clock)
-        # Verified against for unknown users, so a miss costs what a wrong password costs.
-        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
+        # Verified against for unknown users, so a miss costs what a wrong password costs. Made
+        # on the first miss, not at start-up: one argon2 hash is most of the start-up time.
+        self._dummy_hash: str | None = None
         if seed_role_users:
             self._seed(unique_roles(tuple(seed_role_codes)), seed_user_domain, seed_password)
 
@@ -189,6 +190,10 @@ class MemorySecurityProvider:
         async with self._lock:
             user = self._users.get(username)
             password_hash = user.password_hash if user is not None else self._dummy_hash
+        if password_hash is None:  # the first unknown username since start-up
+            password_hash = self._dummy_hash = await hash_password(
+                self._hasher, secrets.token_urlsafe(24)
+            )
         ok = await verify_password(self._hasher, password_hash, password)
         if user is None or not ok or not user.enabled:
             raise AuthenticationFailed(LOGIN_FAILED)
