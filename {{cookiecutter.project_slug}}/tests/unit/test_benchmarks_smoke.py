@@ -22,6 +22,14 @@ def test_the_repository_benchmark_measures_every_operation_on_memory(
         "filtered page (20)",
         "populated view page (50)",
         "add_many (100)",
+        "unique lookup (get_by)",
+        "unique lookup (find_one)",
+        "unique lookup (find)",
+        "count",
+        "count (unique field)",
+        "count (indexed field)",
+        "id-ordered page (20)",
+        "add (entity built before)",
     ]
     assert all(row.repository_ms > 0 and row.raw_ms > 0 for row in report.rows)
     assert "memory    populated view page (50)" in capsys.readouterr().out

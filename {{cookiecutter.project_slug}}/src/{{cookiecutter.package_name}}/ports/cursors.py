@@ -15,8 +15,9 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidCursor
@@ -29,24 +30,33 @@ if TYPE_CHECKING:
 _PROCESS_KEY = secrets.token_bytes(32)
 _MAC_BYTES = 16
 _FOREIGN = "this cursor does not belong to this collection, sort and filter (or was altered)"
+# ``json.dumps`` with options builds an encoder per call; payloads share this one.
+_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
 class CursorSigner:
-    """Signs cursor payloads with HMAC-SHA256 over the payload and the query it pages."""
+    """Signs cursor payloads with HMAC-SHA256 over the payload and the query it pages.
+
+    ``binding`` may be a function making it: most queries never read or issue a cursor, so
+    they never pay for the filter's fingerprint."""
 
     key: bytes
-    binding: str
+    binding: str | Callable[[], str]
+
+    @cached_property
+    def _prefix(self) -> bytes:
+        binding = self.binding if isinstance(self.binding, str) else self.binding()
+        return binding.encode() + b"\x00"
 
     def _mac(self, raw: bytes) -> bytes:
-        message = self.binding.encode() + b"\x00" + raw
-        return hmac.new(self.key or _PROCESS_KEY, message, hashlib.sha256).digest()[:_MAC_BYTES]
+        message = self._prefix + raw
+        return hmac.digest(self.key or _PROCESS_KEY, message, hashlib.sha256)[:_MAC_BYTES]
 
     def encode(self, payload: Mapping[str, Any]) -> str:
         """An opaque, URL-safe token: the payload and its MAC."""
-        raw = json.dumps({**payload, "v": 1}, separators=(",", ":"), sort_keys=True, default=str)
-        token = raw.encode() + self._mac(raw.encode())
-        return base64.urlsafe_b64encode(token).decode().rstrip("=")
+        raw = _JSON.encode({**payload, "v": 1}).encode()
+        return base64.urlsafe_b64encode(raw + self._mac(raw)).decode().rstrip("=")
 
     def decode(self, token: str) -> dict[str, Any]:
         """The payload of a token this signer made, or InvalidCursor when it is malformed or its

@@ -21,6 +21,7 @@ native query language; nothing is filtered client-side where the database can do
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -33,6 +34,8 @@ from .cursors import keyset_cursor as keyset_cursor
 from .cursors import sort_signature as sort_signature
 from .errors import InvalidQuery
 from .schema import EntitySchema, FieldInfo, Kind, coerce, unstorable
+from .sorting import SortField as SortField
+from .sorting import parse_sort as parse_sort
 
 T = TypeVar("T")
 
@@ -75,15 +78,22 @@ OPERATOR_ALIASES: dict[str, Op] = {
 _STRING_OPS = frozenset({Op.ICONTAINS, Op.BEGINS_WITH, Op.ISTARTSWITH, Op.ENDSWITH, Op.IENDSWITH})
 _ORDER_OPS = frozenset({Op.LT, Op.LTE, Op.GT, Op.GTE, Op.BETWEEN})
 _GROUP_KEYS = {"or": "or", "and": "and", "$or": "or", "$and": "and"}
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Condition:
     """One test of one field (a dotted path for nested values or relations)."""
 
     field: str
     op: Op
     value: Any = None
+
+    def __init__(self, field: str, op: Op, value: Any = None) -> None:
+        # Straight into the instance dict: a generated frozen ``__init__`` calls
+        # ``object.__setattr__`` per field, twice the cost, and every query makes conditions.
+        fields = self.__dict__
+        fields["field"], fields["op"], fields["value"] = field, op, value
 
 
 @dataclass(frozen=True)
@@ -118,11 +128,17 @@ def parse_filter(
     """
     if raw is None:
         return None
-    if isinstance(raw, Condition | And | Or):
-        parsed: Filter = raw
-        return _validate(parsed, schema, relations) if schema else parsed
-    if not isinstance(raw, Mapping):
-        raise InvalidQuery("a filter must be a JSON object of field -> value or operators")
+    if type(raw) is dict and len(raw) == 1 and schema is not None:
+        # The usual filter, one field equal to a JSON value, parsed straight to its condition.
+        ((name, value),) = raw.items()
+        plain = type(value) in _JSON_SCALARS and type(name) is str and name
+        if plain and name.lower() not in _GROUP_KEYS:
+            return _checked(name, Op.EQ, value, schema, relations)
+    elif type(raw) is not dict:
+        if isinstance(raw, Condition | And | Or):
+            return _validate(raw, schema, relations) if schema else raw
+        if not isinstance(raw, Mapping):
+            raise InvalidQuery("a filter must be a JSON object of field -> value or operators")
     items: list[Filter] = []
     for key, value in raw.items():
         if not isinstance(key, str) or not key:
@@ -135,6 +151,13 @@ def parse_filter(
     if len(items) == 1:
         return items[0]
     return And(tuple(items))
+
+
+def parse_equality(field: str, value: Any, schema: EntitySchema) -> Condition:
+    """``parse_filter({field: {"eq": value}}, schema)``, for a lookup by one field."""
+    if not isinstance(field, str) or not field:
+        raise InvalidQuery("filter keys must be non-empty field names")
+    return _checked(field, Op.EQ, value, schema, ())
 
 
 def _parse_group(
@@ -167,7 +190,7 @@ def _parse_field(
     else:
         conditions = [_condition(name, Op.EQ, value)]
     if schema is not None:
-        return [_validate_condition(c, schema, relations) for c in conditions]
+        return [_checked(c.field, c.op, c.value, schema, relations) for c in conditions]
     return list(conditions)
 
 
@@ -197,35 +220,32 @@ def _condition(name: str, op: Op, value: Any) -> Condition:
 
 def _validate(tree: Filter, schema: EntitySchema, relations: Sequence[str]) -> Filter:
     if isinstance(tree, Condition):
-        return _validate_condition(tree, schema, relations)
+        return _checked(tree.field, tree.op, tree.value, schema, relations)
     items = tuple(_validate(item, schema, relations) for item in tree.items)
     return And(items) if isinstance(tree, And) else Or(items)
 
 
-def _validate_condition(
-    condition: Condition, schema: EntitySchema, relations: Sequence[str]
+def _checked(
+    field: str, op: Op, value: Any, schema: EntitySchema, relations: Sequence[str]
 ) -> Condition:
-    head = condition.field.partition(".")[0]
-    if head in relations and "." in condition.field:
-        return condition  # resolved against the related entity by the view layer
-    info = schema.resolve(condition.field)
+    """The condition validated against ``schema``, its value coerced to the field's type."""
+    if relations and "." in field and field.partition(".")[0] in relations:
+        return Condition(field, op, value)  # resolved against the related entity by the view
+    info = schema.fields.get(field) or schema.resolve(field)  # a field's name, or a path
     if info is None:
-        fields = ", ".join(sorted(schema.fields))
-        raise InvalidQuery(
-            f"unknown field {condition.field!r} for {schema.entity.__name__}; fields: {fields}"
-        )
-    op = condition.op
+        names = ", ".join(sorted(schema.fields))
+        raise InvalidQuery(f"unknown field {field!r} for {schema.entity.__name__}; fields: {names}")
     if op in _STRING_OPS and info.kind not in (Kind.STR, Kind.ANY, Kind.ENUM):
-        raise InvalidQuery(f"{op.value!r} needs a text field; {condition.field!r} is not one")
+        raise InvalidQuery(f"{op.value!r} needs a text field; {field!r} is not one")
     if op in _ORDER_OPS and not (info.sortable or info.kind is Kind.ANY):
-        raise InvalidQuery(f"{op.value!r} needs an ordered field; {condition.field!r} is not one")
+        raise InvalidQuery(f"{op.value!r} needs an ordered field; {field!r} is not one")
     if op is Op.CONTAINS and info.kind not in (Kind.STR, Kind.LIST, Kind.SET, Kind.ANY):
-        raise InvalidQuery(f"'contains' needs a text or list field; {condition.field!r} is not one")
+        raise InvalidQuery(f"'contains' needs a text or list field; {field!r} is not one")
     try:
-        value = _coerce_value(info, op, condition.value)
+        coerced = coerce(info, value) if op is Op.EQ else _coerce_value(info, op, value)
     except ValueError as exc:
         raise InvalidQuery(str(exc)) from exc
-    return Condition(condition.field, op, value)
+    return Condition(field, op, coerced)
 
 
 def _coerce_value(info: FieldInfo, op: Op, value: Any) -> Any:
@@ -258,43 +278,7 @@ def fields_of(tree: Filter | None) -> set[str]:
     return set().union(*(fields_of(item) for item in tree.items))
 
 
-# --- sort and pagination -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SortField:
-    """One key of a sort order; str() gives the query syntax back (-field for descending)."""
-
-    field: str
-    descending: bool = False
-
-    def __str__(self) -> str:
-        return f"-{self.field}" if self.descending else self.field
-
-
-def parse_sort(
-    raw: str | Sequence[str | SortField] | None, schema: EntitySchema | None = None
-) -> tuple[SortField, ...]:
-    """``"-created_at,name"`` or ``["-created_at", "name"]`` -> sort fields, validated."""
-    if raw is None or raw == "":
-        return ()
-    parts: Sequence[str | SortField] = raw.split(",") if isinstance(raw, str) else raw
-    result: list[SortField] = []
-    for part in parts:
-        if isinstance(part, SortField):
-            item = part
-        else:
-            text = part.strip()
-            descending = text.startswith("-")
-            item = SortField(text.lstrip("+-"), descending)
-        if not item.field:
-            raise InvalidQuery("empty sort field")
-        if schema is not None:
-            info = schema.resolve(item.field)
-            if info is None or not info.sortable:
-                raise InvalidQuery(f"cannot sort {schema.entity.__name__} by {item.field!r}")
-        result.append(item)
-    return tuple(result)
+# --- pagination (sort orders are in :mod:`.sorting`) ----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -352,6 +336,11 @@ class PreparedQuery:
     signer: CursorSigner | None = field(default=None, repr=False)  # signs the next cursor
 
 
+@functools.cache
+def _by_id(id_field: str) -> tuple[SortField, ...]:
+    return (SortField(id_field),)
+
+
 def prepare_query(
     query: Query | None,
     schema: EntitySchema,
@@ -367,10 +356,17 @@ def prepare_query(
     query = query or Query()
     tree = parse_filter(query.filter, schema, relations=relations)
     sort = parse_sort(query.sort, schema)
-    if not any(s.field == id_field for s in sort):
+    if not sort:
+        sort = _by_id(id_field)
+    elif not any(s.field == id_field for s in sort):
         sort = (*sort, SortField(id_field))
-    bound_to = query.binding if query.binding is not None else filter_fingerprint(tree)
-    signer = CursorSigner(key, f"{scope}|{sort_signature(sort)}|{bound_to}")
+    given = query.binding
+
+    def binding() -> str:  # made only when a cursor is read or issued
+        bound_to = given if given is not None else filter_fingerprint(tree)
+        return f"{scope}|{sort_signature(sort)}|{bound_to}"
+
+    signer = CursorSigner(key, binding)
     after: tuple[Any, ...] | None = None
     payload: Mapping[str, Any] | None = None
     if query.cursor is not None:

@@ -171,6 +171,8 @@ def unstorable(value: Any) -> str | None:
     Walks lists, sets, dicts and nested dataclasses' records.
     """
     kind = type(value)
+    if kind is str:  # the commonest value first
+        return "text must not contain NUL characters" if "\x00" in value else None
     if value is None or kind is bool:
         return None
     if isinstance(value, int):

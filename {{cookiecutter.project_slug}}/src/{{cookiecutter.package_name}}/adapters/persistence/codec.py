@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import enum
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from ...ports.schema import EntitySchema, FieldInfo, Kind, coerce, schema_of
+from ...ports.schema import SCALAR_KINDS, EntitySchema, FieldInfo, Kind, coerce, schema_of
 
 T = TypeVar("T")
 
@@ -40,8 +41,15 @@ def to_record(entity: Any) -> dict[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    if type(value) in _ATOMIC:
+    kind = type(value)
+    if kind in _ATOMIC or kind in _OPAQUE:
         return value
+    if kind is list:
+        return [_plain(v) for v in value]
+    if kind is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    if kind is set:
+        return {_plain(v) for v in value}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_record(value)
     if isinstance(value, list | tuple):
@@ -50,7 +58,12 @@ def _plain(value: Any) -> Any:
         return {_plain(v) for v in value}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    _OPAQUE.add(kind)  # the checks above depend on the type alone: skipped next time
     return value
+
+
+# Other types found to hold nothing to walk into (enums, ...).
+_OPAQUE: set[type[Any]] = set()
 
 
 def from_record(entity: type[T], record: dict[str, Any]) -> T:
@@ -142,6 +155,78 @@ _EXACT: dict[Kind, type[Any]] = {
 def _is_tuple(info: FieldInfo) -> bool:
     python_type = info.python_type
     return python_type is tuple or getattr(python_type, "__origin__", None) is tuple
+
+
+# --- records an in-process store wrote itself ------------------------------------------------
+
+
+def own_record_reader(entity: type[T]) -> Callable[[dict[str, Any]], T]:
+    """``from_record`` for records ``to_record`` made, in this process, from ``entity`` instances
+    built by its constructor (what an in-process store holds). Their scalars already have the
+    field's type and are immutable, so they are passed as they are, with no per-field call;
+    lists, sets, dicts and nested values are rebuilt, so the entity still shares nothing
+    mutable with the record."""
+    cached = _OWN_READERS.get(entity)
+    if cached is not None:
+        return cached
+    fixes = tuple(
+        (name, _own_reviver(info))
+        for name, info in schema_of(entity).fields.items()
+        if info.kind not in SCALAR_KINDS
+    )
+
+    def read(record: dict[str, Any]) -> T:
+        kwargs = record.copy()
+        for name, revive_value in fixes:
+            value = kwargs.get(name)
+            if value is not None:
+                kwargs[name] = revive_value(value)
+        return entity(**kwargs)
+
+    _OWN_READERS[entity] = read
+    return read
+
+
+_OWN_READERS: dict[type[Any], Callable[[dict[str, Any]], Any]] = {}
+
+
+def _own_reviver(info: FieldInfo) -> Reviver:
+    kind = info.kind
+    if kind in (Kind.LIST, Kind.SET) and info.item is not None and info.item.kind in SCALAR_KINDS:
+        return set if kind is Kind.SET else tuple if _is_tuple(info) else list
+    if kind is Kind.NESTED and info.nested is not None:
+        read = own_record_reader(info.nested.entity)
+        return lambda value: read(value) if isinstance(value, dict) else value
+    if kind in (Kind.DICT, Kind.ANY):
+        return plain_copy
+    return _reviver(info)
+
+
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` holds only immutable leaves (scalars, enums) in dicts, lists, sets."""
+    kind = type(value)
+    if kind in _ATOMIC or isinstance(value, enum.Enum):
+        return True
+    if kind is dict:
+        return all(map(is_plain, value.values()))
+    if kind is list or kind is set:
+        return all(map(is_plain, value))
+    return False
+
+
+def plain_copy(value: Any) -> Any:
+    """A deep copy of a ``to_record`` value that shares its immutable leaves: new dicts, lists
+    and sets all the way down; any other object is deep-copied."""
+    kind = type(value)
+    if kind is dict:
+        return {k: plain_copy(v) for k, v in value.items()} if value else {}
+    if kind in _ATOMIC or isinstance(value, enum.Enum):
+        return value
+    if kind is list:
+        return [plain_copy(v) for v in value]
+    if kind is set:
+        return {plain_copy(v) for v in value}
+    return copy.deepcopy(value)
 
 
 class EntityCodec(Generic[T]):

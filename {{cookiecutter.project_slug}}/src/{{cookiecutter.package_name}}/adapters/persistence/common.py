@@ -26,7 +26,7 @@ from ...ports.query import (
     parse_filter,
     prepare_query,
 )
-from ...ports.schema import Kind, unstorable
+from ...ports.schema import EntitySchema, Kind, unstorable
 from .codec import from_record, to_record
 from .evaluation import get_path
 from .registry import EntitySpec, Relation
@@ -96,21 +96,43 @@ def through_domain(spec: EntitySpec[T], entity: T | Mapping[str, Any]) -> T:
     wrong type, or one no backend can hold alike (see ``ports.schema.unstorable``), is
     ``InvalidInput``. Nothing has been written when this raises.
     """
+    return through_domain_record(spec, entity)[0]
+
+
+def through_domain_record(
+    spec: EntitySpec[T], entity: T | Mapping[str, Any]
+) -> tuple[T, dict[str, Any]]:
+    """``through_domain``, with the rebuilt entity's ``to_record`` (made for the checks
+    anyway): the record to store, when nothing changes the entity afterwards."""
     record = dict(entity) if isinstance(entity, Mapping) else to_record(entity)
-    for name, info in spec.schema.fields.items():
-        if record.get(name, ...) is None and not info.optional and info.kind is not Kind.ANY:
+    for name in _required(spec.schema):
+        if record.get(name, ...) is None:
             raise InvalidInput(f"{spec.name}.{name} cannot be null")
     try:
         rebuilt = from_record(spec.entity, record)
     except (TypeError, ValueError, AttributeError) as exc:
         raise InvalidInput(f"{spec.name}: {exc}") from exc
+    stored = to_record(rebuilt)
     problem = next(
-        (f"{name}: {p}" for name, v in to_record(rebuilt).items() if (p := unstorable(v))),
+        (f"{name}: {p}" for name, v in stored.items() if (p := unstorable(v))),
         None,
     )
     if problem is not None:
         raise InvalidInput(f"{spec.name}.{problem}")
-    return rebuilt
+    return rebuilt, stored
+
+
+def _required(schema: EntitySchema) -> tuple[str, ...]:
+    """The fields that cannot hold null (computed once per entity)."""
+    found = _REQUIRED.get(schema.entity)
+    if found is None:
+        fields = schema.fields.items()
+        found = tuple(n for n, i in fields if not i.optional and i.kind is not Kind.ANY)
+        _REQUIRED[schema.entity] = found
+    return found
+
+
+_REQUIRED: dict[type[Any], tuple[str, ...]] = {}
 
 
 def changed_fields(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:

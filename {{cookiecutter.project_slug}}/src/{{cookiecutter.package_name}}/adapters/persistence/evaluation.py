@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import heapq
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -79,7 +80,28 @@ def _compile_condition(condition: Condition) -> Predicate:
         return lambda record: record.get(field) is not None
     if op is Op.NOT_EXISTS:
         return lambda record: record.get(field) is None
+    compare = _COMPARISONS.get(op)
+    if compare is not None:
+        # ``_ordered`` inlined: null never compares, nor do values of another type.
+        def ordered(record: dict[str, Any]) -> bool:
+            value = record.get(field)
+            if value is None:
+                return False
+            try:
+                return compare(value, operand)
+            except TypeError:
+                return False
+
+        return ordered
     return lambda record: _test(record.get(field), op, operand)
+
+
+_COMPARISONS: dict[Op, Callable[[Any, Any], bool]] = {
+    Op.LT: operator.lt,
+    Op.LTE: operator.le,
+    Op.GT: operator.gt,
+    Op.GTE: operator.ge,
+}
 
 
 def _text(value: Any) -> str | None:

@@ -2,45 +2,34 @@
 all of them, and the undo log that lets a unit of work take its writes back.
 
 It also holds the row changes that end every write, made by a caller holding the lock:
-storing a record (its unique index entries follow it), and deleting rows with every enforced
-relation's ``on_delete`` rule, checked in full before anything changes. The repository
-(:mod:`.repository`) makes its checks, then writes through them.
+storing a record (the table's indexes follow it, see :mod:`.indexes`), and deleting rows with
+every enforced relation's ``on_delete`` rule, checked in full before anything changes. The
+repository (:mod:`.repository`) makes its checks, then writes through them.
+
+Stored rows are never changed in place, only replaced: the undo log keeps the replaced row
+itself, not a copy.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import datetime as dt
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from types import TracebackType
 from typing import Any, TypeVar
 
 from ....ports.errors import StillReferenced
+from ....ports.query import Condition, Op
 from ....ports.repository import Repository
 from ..common import expired, referencing
 from ..registry import EntitySpec, OnDelete
+from .indexes import Record, Table
+
+__all__ = ["MemoryBackend", "Table", "Unit", "delete_rows", "live_row", "store_row"]
 
 T = TypeVar("T")
-
-
-class Table:
-    def __init__(self, lock: asyncio.Lock, unique_keys: tuple[tuple[str, ...], ...]) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-        # unique constraint (its fields) -> values -> the key of the row holding them
-        self.unique: dict[tuple[str, ...], dict[tuple[Any, ...], str]] = {}
-        self.unique_keys = unique_keys
-        self.lock = lock  # the backend's: references and units of work span tables
-
-    def index_entries(self, record: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Any]]:
-        """(constraint, values) for every unique constraint whose values are all non-null."""
-        entries = []
-        for fields in self.unique_keys:
-            values = tuple(record.get(f) for f in fields)
-            if all(v is not None for v in values):
-                entries.append((fields, values))
-        return entries
 
 
 class Unit:
@@ -48,7 +37,33 @@ class Unit:
 
     def __init__(self, backend: MemoryBackend) -> None:
         self.backend = backend
-        self.undo: list[tuple[Table, str, dict[str, Any] | None]] = []
+        self.undo: list[tuple[Table, str, Record | None]] = []
+
+
+class Locked:
+    """``async with backend.locked()``: the backend lock, unless this task's unit of work
+    already holds it (a class, not a generator: it runs on every write)."""
+
+    __slots__ = ("_backend", "_held")
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        self._backend = backend
+        self._held = False
+
+    async def __aenter__(self) -> None:
+        if self._backend.unit is None:
+            await self._backend.lock.acquire()
+            self._held = True
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._held:
+            self._held = False
+            self._backend.lock.release()
 
 
 class MemoryBackend:
@@ -61,7 +76,7 @@ class MemoryBackend:
     name = "memory"
 
     def __init__(self) -> None:
-        self._lock = asyncio.Lock()
+        self.lock = asyncio.Lock()
         self._tables: dict[str, Table] = {}
         self._specs: dict[str, EntitySpec[Any]] = {}
         self._unit: ContextVar[Unit | None] = ContextVar(f"memory-unit-{id(self)}", default=None)
@@ -80,7 +95,7 @@ class MemoryBackend:
     def table(self, spec: EntitySpec[Any]) -> Table:
         table = self._tables.get(spec.collection)
         if table is None:
-            table = self._tables[spec.collection] = Table(self._lock, spec.unique_keys)
+            table = self._tables[spec.collection] = Table(self.lock, spec)
         return table
 
     def repository(self, spec: EntitySpec[T]) -> Repository[T]:
@@ -96,21 +111,19 @@ class MemoryBackend:
     def specs(self) -> list[EntitySpec[Any]]:
         return list(self._specs.values())
 
-    @asynccontextmanager
-    async def locked(self) -> AsyncIterator[Unit | None]:
+    @property
+    def unit(self) -> Unit | None:
+        """This task's open unit of work, if any."""
+        return self._unit.get()
+
+    def locked(self) -> Locked:
         """The backend lock, unless this task's unit of work already holds it."""
-        unit = self._unit.get()
-        if unit is not None:
-            yield unit
-            return
-        async with self._lock:
-            yield None
+        return Locked(self)
 
     def record_undo(self, table: Table, key: str) -> None:
         unit = self._unit.get()
         if unit is not None:
-            previous = table.rows.get(key)
-            unit.undo.append((table, key, None if previous is None else copy.deepcopy(previous)))
+            unit.undo.append((table, key, table.rows.get(key)))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -118,47 +131,35 @@ class MemoryBackend:
         replays the undo log backwards before the lock is released."""
         if self._unit.get() is not None:
             raise RuntimeError("units of work do not nest")
-        async with self._lock:
+        async with self.lock:
             unit = Unit(self)
             token = self._unit.set(unit)
             try:
                 yield
             except BaseException:
                 for table, key, previous in reversed(unit.undo):
-                    restore(table, key, previous)
+                    table.replace(key, previous)
                 raise
             finally:
                 self._unit.reset(token)
 
 
-def restore(table: Table, key: str, previous: dict[str, Any] | None) -> None:
-    """Put ``previous`` at ``key`` (``None``: no row), the unique index following it."""
-    current = table.rows.pop(key, None)
-    if current is not None:
-        for fields, values in table.index_entries(current):
-            if table.unique.get(fields, {}).get(values) == key:
-                del table.unique[fields][values]
-    if previous is not None:
-        table.rows[key] = previous
-        for fields, values in table.index_entries(previous):
-            table.unique.setdefault(fields, {})[values] = key
-
-
 # --- row changes (the caller holds the backend lock) -------------------------------------------
 
 
-def live_row(spec: EntitySpec[Any], table: Table, key: str) -> dict[str, Any] | None:
+def live_row(spec: EntitySpec[Any], table: Table, key: str) -> Record | None:
     """The row at ``key`` unless it is missing or past its expiry."""
     row = table.rows.get(key)
-    if row is None or expired(spec, row, dt.datetime.now(dt.UTC)):
+    if row is None or (spec.ttl_field is not None and expired(spec, row, dt.datetime.now(dt.UTC))):
         return None
     return row
 
 
-def store_row(backend: MemoryBackend, table: Table, key: str, record: dict[str, Any]) -> None:
-    """Store a copy of ``record`` at ``key``, logged for the running unit of work to undo."""
+def store_row(backend: MemoryBackend, table: Table, key: str, record: Record) -> None:
+    """Store ``record`` itself at ``key`` (the caller hands over a record it shares with
+    nobody), logged for the running unit of work to undo."""
     backend.record_undo(table, key)
-    restore(table, key, copy.deepcopy(record))
+    table.replace(key, record)
 
 
 def delete_rows(backend: MemoryBackend, spec: EntitySpec[Any], keys: Sequence[str]) -> None:
@@ -176,7 +177,7 @@ def delete_rows(backend: MemoryBackend, spec: EntitySpec[Any], keys: Sequence[st
         table = backend.table(target)
         for key in doomed:
             backend.record_undo(table, key)
-            restore(table, key, None)
+            table.replace(key, None)
 
 
 def _plan_delete(
@@ -193,11 +194,14 @@ def _plan_delete(
     already.update(new)
     for child, rel in referencing(backend.specs, spec.name):
         table = backend.table(child)
-        children = [
+        # through the child table's index on the reference when it has one
+        holders, _ = table.candidates(Condition(rel.local_field, Op.IN, tuple(new)))
+        children = sorted(
             key
-            for key, row in table.rows.items()
-            if row.get(rel.local_field) in new and live_row(child, table, key) is not None
-        ]
+            for key in holders
+            if table.rows[key].get(rel.local_field) in new
+            and live_row(child, table, key) is not None
+        )
         if not children:
             continue
         if rel.on_delete is OnDelete.RESTRICT:

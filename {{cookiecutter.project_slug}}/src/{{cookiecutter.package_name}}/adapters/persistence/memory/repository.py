@@ -3,150 +3,79 @@
 Every write runs under the backend's one lock and checks id, unique constraints, version,
 conditions and enforced references before it changes anything, so concurrent coroutines see
 the same guarantees a database gives. Deleting a target applies the ``on_delete`` rules of
-every relation pointing at it under the same lock. Stored records are deep copies: callers
-never share state with the store. For one process only: tests, demos, scripts.
+every relation pointing at it under the same lock. Callers never share mutable state with the
+store: a write stores the fresh record it made from the entity (values that may hold arbitrary
+objects are deep-copied), and a read rebuilds every list, set, dict and nested value; immutable
+scalars are shared, never copied. For one process only: tests, demos, scripts.
 
-This module holds the repository; the backend it runs on (tables, lock, units of work, row
+This module holds the repository's checks and writes; its reads, all through the table's
+indexes, are in :mod:`.reads`; the backend it runs on (tables, lock, units of work, row
 changes) is in :mod:`.backend`, and re-exported here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from functools import cmp_to_key
 from typing import Any, TypeVar
 
-from ....ports.errors import AlreadyExists, ConcurrencyConflict, InvalidCursor, ReferenceNotFound
-from ....ports.query import FilterInput, Page, Query, parse_sort
-from ..codec import from_record, revive, to_record
+from ....ports.errors import AlreadyExists, ConcurrencyConflict, ReferenceNotFound
+from ....ports.query import FilterInput
+from ....ports.schema import SCALAR_KINDS, FieldInfo, Kind
+from ..codec import is_plain, own_record_reader, plain_copy, to_record
 from ..common import (
-    DerivedReads,
     apply_changes,
-    build_page,
     check_changes,
     diagnose_write,
     entity_id,
-    expired,
-    new_entity,
     parse_conditions,
-    prepare,
     through_domain,
+    through_domain_record,
     unique_label,
-    validate_field,
     version_of,
     with_version,
 )
-from ..evaluation import (
-    after_keyset,
-    compare_values,
-    compile_filter,
-    first_records,
-    get_path,
-    matches,
-    sort_records,
-)
+from ..evaluation import matches
 from ..registry import EntitySpec
 from .backend import MemoryBackend, Table, delete_rows, live_row, store_row
+from .indexes import Record
+from .reads import MemoryReads
 
 __all__ = ["MemoryBackend", "MemoryRepository"]
 
 T = TypeVar("T")
 
 
-class MemoryRepository(DerivedReads[T]):
+def _may_share(info: FieldInfo) -> bool:
+    """Whether ``to_record`` may leave an arbitrary (possibly mutable) object in this field."""
+    if info.kind in (Kind.LIST, Kind.SET):
+        return info.item is None or info.item.kind not in SCALAR_KINDS
+    return info.kind not in SCALAR_KINDS
+
+
+class MemoryRepository(MemoryReads[T]):
     def __init__(self, spec: EntitySpec[T], table: Table, backend: MemoryBackend) -> None:
         self.spec = spec
         self._table = table
         self._backend = backend
+        self._read = own_record_reader(spec.entity)
+        self._references = tuple(spec.references.values())
+        self._walked = tuple(n for n, info in spec.schema.fields.items() if _may_share(info))
 
     @property
     def entity_name(self) -> str:
         return self.spec.name
 
-    # --- reads -------------------------------------------------------------------------------
-
-    def _live(self) -> list[dict[str, Any]]:
-        now = dt.datetime.now(dt.UTC)
-        return [r for r in self._table.rows.values() if not expired(self.spec, r, now)]
-
-    def _row(self, key: str) -> dict[str, Any] | None:
-        row = self._table.rows.get(key)
-        if row is None or expired(self.spec, row, dt.datetime.now(dt.UTC)):
-            return None
-        return row
-
-    def _revive(self, record: dict[str, Any]) -> T:
-        # ``from_record`` builds new containers all the way down (``revive`` copies lists,
-        # sets and dicts), so the entity shares nothing with the stored record: no deepcopy.
-        return from_record(self.spec.entity, record)
-
-    async def get(self, id: str) -> T | None:
-        row = self._row(id)
-        return None if row is None else self._revive(row)
-
-    async def get_many(self, ids: Sequence[str]) -> list[T]:
-        result: list[T] = []
-        for key in dict.fromkeys(ids):
-            row = self._row(key)
-            if row is not None:
-                result.append(self._revive(row))
-        return result
-
-    async def get_by(self, field: str, value: Any) -> T | None:
-        return await self.find_one({field: {"eq": value}})
-
-    def _matching(self, filter: FilterInput | None) -> list[dict[str, Any]]:
-        test = compile_filter(parse_conditions(self.spec, filter))
-        return [r for r in self._live() if test(r)]
-
-    async def find(self, query: Query | None = None) -> Page[T]:
-        prepared = prepare(self.spec, query)
-        if prepared.payload is not None:
-            raise InvalidCursor("this cursor was not issued by this backend")
-        test = compile_filter(prepared.filter)
-        rows = [r for r in self._live() if test(r)]
-        if prepared.after is not None:
-            rows = after_keyset(rows, prepared.sort, prepared.after)
-        if prepared.limit is None:
-            rows = sort_records(rows, prepared.sort)[prepared.offset :]
-        else:
-            # Only the page (and one more row) is ordered, not every matching row.
-            end = prepared.offset + prepared.limit + 1
-            rows = first_records(rows, prepared.sort, end)[prepared.offset :]
-        return build_page(self.spec, rows, prepared, self._revive)
-
-    async def count(self, filter: FilterInput | None = None) -> int:
-        return len(self._matching(filter))
-
-    async def exists(self, filter: FilterInput | None = None) -> bool:
-        test = compile_filter(parse_conditions(self.spec, filter))
-        return any(test(r) for r in self._live())
-
-    async def distinct(self, field: str, filter: FilterInput | None = None) -> list[Any]:
-        validate_field(self.spec, field)
-        parse_sort(field, self.spec.schema)  # distinct values must be orderable scalars
-        info = self.spec.schema.resolve(field)
-        assert info is not None
-        seen: dict[Any, None] = {}
-        for row in self._matching(filter):
-            value = get_path(row, field)
-            if value is not None:
-                seen.setdefault(value, None)
-        values = [revive(info, v) for v in seen]
-        return sorted(values, key=cmp_to_key(compare_values))
-
     # --- checks (under the backend lock) -------------------------------------------------------
 
     def _check_unique(self, record: Mapping[str, Any], own_key: str | None) -> None:
         for fields, values in self._table.index_entries(record):
-            holder = self._table.unique.get(fields, {}).get(values)
+            holder = self._table.unique[fields].get(values)
             if holder is not None and holder != own_key and self._row(holder) is not None:
                 value = values[0] if len(values) == 1 else values
                 raise AlreadyExists(self.spec.name, unique_label(fields), value)
 
     def _check_references(self, record: Mapping[str, Any]) -> None:
-        for rel in self.spec.references.values():
+        for rel in self._references:
             value = record.get(rel.local_field)
             if value is None:
                 continue
@@ -160,12 +89,23 @@ class MemoryRepository(DerivedReads[T]):
 
     # --- writes ------------------------------------------------------------------------------
 
-    def _store(self, key: str, record: dict[str, Any]) -> None:
+    def _store(self, key: str, record: Record) -> None:
+        """Store ``record``, a fresh ``to_record`` of the entity written: the table keeps it, so
+        the values that may still hold the caller's objects are copied first."""
+        for name in self._walked:
+            value = record.get(name)
+            if value is not None and not is_plain(value):
+                record[name] = plain_copy(value)
         store_row(self._backend, self._table, key, record)
 
-    def _prepare_new(self, entity: T) -> tuple[str, T, dict[str, Any]]:
-        stored = new_entity(self.spec, entity)
-        return entity_id(self.spec, stored), stored, to_record(stored)
+    def _prepare_new(self, entity: T) -> tuple[str, T, Record]:
+        """The entity ``add`` stores, through its constructor at version 1, and its record."""
+        entity_id(self.spec, entity)
+        record = to_record(entity)
+        if self.spec.version_field is not None:
+            record[self.spec.version_field] = 1
+        stored, record = through_domain_record(self.spec, record)
+        return entity_id(self.spec, stored), stored, record
 
     async def add(self, entity: T) -> T:
         key, stored, record = self._prepare_new(entity)
@@ -249,7 +189,7 @@ class MemoryRepository(DerivedReads[T]):
             )
             if row is None or not version_ok or not matches(row, tree):
                 raise diagnose_write(self.spec, key, row, expected_version, rejection_message)
-            updated = change(self._revive(row))
+            updated = change(self._read(row))
             if entity_id(self.spec, updated) != key:
                 raise ConcurrencyConflict(self.spec.name, key, expected_version)
             if self.spec.version_field is not None:
