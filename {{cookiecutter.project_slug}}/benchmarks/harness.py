@@ -62,6 +62,7 @@ class Measurement:
     operation: str
     repository_ms: float
     raw_ms: float
+    raw_pool_ms: float | None = None  # the raw side through the driver's pool, where it has one
 
     @property
     def ratio(self) -> float:
@@ -258,10 +259,15 @@ def print_reports(reports: Sequence[Report]) -> None:
             continue
         mark = " *" if report.ratios_only else ""
         for row in report.rows:
+            pool = ""
+            if row.raw_pool_ms is not None and row.raw_ms:
+                pool = f"   raw pool {row.raw_pool_ms:.3f} ({row.raw_pool_ms / row.raw_ms:.2f})"
             print(
                 f"{report.backend:<10}{row.operation:<30}{row.repository_ms:>12.3f}"
-                f"{row.raw_ms:>10.3f}{row.ratio:>8.2f}{mark}"
+                f"{row.raw_ms:>10.3f}{row.ratio:>8.2f}{mark}{pool}"
             )
+    if any(row.raw_pool_ms is not None for r in reports for row in r.rows):
+        print("raw pool: the raw side through the driver's pool (ratio to the raw column)")
     if any(r.ratios_only and not r.skipped for r in reports):
         print("* emulator: its absolute times are the emulator's; read the ratio only")
     for report in reports:

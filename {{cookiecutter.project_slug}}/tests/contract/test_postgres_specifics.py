@@ -7,14 +7,12 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from {{cookiecutter.package_name}}.adapters.persistence.memory.repository import MemoryBackend
 from {{cookiecutter.package_name}}.adapters.persistence.postgres import (
@@ -53,28 +51,41 @@ from tests.support.entities import (
 )
 from tests.support.services import free_port
 
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
 
 class StatementLog:
-    """Every statement the engine sends (SQLAlchemy's ``before_cursor_execute`` event)."""
+    """Every statement the backend's connections run (asyncpg's query loggers)."""
 
     def __init__(self) -> None:
-        self.statements: list[str] = []
+        self.everything: list[str] = []  # transaction control included
+        self.connections: list[Any] = []
 
-    def _record(self, *args: Any) -> None:
-        self.statements.append(str(args[2]))
+    def _record(self, connection: Any, query: Any) -> None:
+        self.everything.append(str(query.query))
+        self.connections.append(connection)
+
+    @property
+    def statements(self) -> list[str]:
+        """What the repository asked for, without BEGIN, COMMIT, savepoints and rollbacks."""
+        return [
+            s for s in self.everything if not s.lstrip().upper().startswith(TRANSACTION_CONTROL)
+        ]
 
     def starting(self, prefix: str) -> list[str]:
         return [s for s in self.statements if s.lstrip().upper().startswith(prefix)]
 
 
-@contextmanager
-def statements(engine: AsyncEngine) -> Iterator[StatementLog]:
+@asynccontextmanager
+async def statements(backend: PostgresBackend) -> AsyncIterator[StatementLog]:
     log = StatementLog()
-    event.listen(engine.sync_engine, "before_cursor_execute", log._record)
+    backend.add_query_logger(log._record)
     try:
         yield log
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", log._record)
+        for _ in range(3):  # asyncpg calls its query loggers soon after, not at once
+            await asyncio.sleep(0)
+        backend.remove_query_logger(log._record)
 
 
 @pytest.fixture
@@ -105,12 +116,6 @@ def backend_of(provider: RepositoryProvider) -> PostgresBackend:
     backend = provider.backend("postgres")
     assert isinstance(backend, PostgresBackend)
     return backend
-
-
-def engine_of(provider: RepositoryProvider) -> AsyncEngine:
-    backend = provider.backend("postgres")
-    assert isinstance(backend, PostgresBackend)
-    return backend.engine
 
 
 def widget_repo(provider: RepositoryProvider) -> PostgresRepository[Widget]:
@@ -145,7 +150,7 @@ async def test_view_page_of_5_and_of_50_issue_the_same_statements(pg: Repository
     view = pg.view("widget")
     counts: dict[int, int] = {}
     for limit in (5, 50):
-        with statements(engine_of(pg)) as log:
+        async with statements(backend_of(pg)) as log:
             page = await view.find(Query(limit=limit), include=["owner.team", "labels"])
         assert len(page.items) == limit
         for item in page.items:
@@ -160,7 +165,7 @@ async def test_view_page_of_5_and_of_50_issue_the_same_statements(pg: Repository
 
 async def test_get_many_is_one_statement(pg: RepositoryProvider) -> None:
     stored = await pg.of(Widget).add_many([widget(i) for i in range(20)])
-    with statements(engine_of(pg)) as log:
+    async with statements(backend_of(pg)) as log:
         found = await pg.of(Widget).get_many([w.id for w in reversed(stored)] + ["missing"])
     assert [w.id for w in found] == [w.id for w in reversed(stored)]
     assert len(log.statements) == 1
@@ -171,13 +176,13 @@ async def test_get_many_is_one_statement(pg: RepositoryProvider) -> None:
 
 async def test_add_many_is_one_insert_per_chunk(pg: RepositoryProvider) -> None:
     repo = widget_repo(pg)
-    with statements(engine_of(pg)) as log:
+    async with statements(backend_of(pg)) as log:
         await repo.add_many([widget(i) for i in range(30)])
     assert len(log.statements) == 1
-    assert log.statements[0].count("VALUES") == 1  # one multi-row VALUES list
+    assert log.statements[0].count("VALUES") == 1  # one INSERT, executed for every row
 
     repo.chunk_size = 10
-    with statements(engine_of(pg)) as log:
+    async with statements(backend_of(pg)) as log:
         await repo.add_many([widget(i) for i in range(100, 125)])
     assert len(log.starting("INSERT")) == 3
     assert len(log.statements) == 3
@@ -189,8 +194,9 @@ async def test_a_failing_chunk_rolls_back_the_whole_batch(pg: RepositoryProvider
     repo.chunk_size = 10
     batch = [widget(i) for i in range(25)]
     batch[-1] = widget(99, sku="SKU-0000")  # collides with the first row, in the third chunk
-    with statements(engine_of(pg)) as log, pytest.raises(AlreadyExists) as info:
-        await repo.add_many(batch)
+    async with statements(backend_of(pg)) as log:
+        with pytest.raises(AlreadyExists) as info:
+            await repo.add_many(batch)
     assert info.value.field == "sku"
     assert len(log.starting("INSERT")) == 3, "the first two chunks were written, then undone"
     assert await repo.count() == 0
@@ -210,15 +216,16 @@ async def test_a_duplicate_inside_one_batch_leaves_nothing_written(pg: Repositor
 async def test_update_fields_locks_the_row_then_writes_it_once(pg: RepositoryProvider) -> None:
     repo = pg.of(Widget)
     stored = await repo.add(widget(1, tags=["x"]))
-    with statements(engine_of(pg)) as log:
+    async with statements(backend_of(pg)) as log:
         await repo.update_fields(
             stored.id, {"name": "n"}, expected_version=1, conditions={"tags": {"contains": "x"}}
         )
     assert [s.split()[0].upper() for s in log.statements] == ["SELECT", "UPDATE"]
     assert "FOR UPDATE" in log.statements[0]
     # a refusal is known from the locked read: nothing is written
-    with statements(engine_of(pg)) as log, pytest.raises(ConditionFailed):
-        await repo.update_fields(stored.id, {"name": "m"}, conditions={"quantity": {"gt": 5}})
+    async with statements(backend_of(pg)) as log:
+        with pytest.raises(ConditionFailed):
+            await repo.update_fields(stored.id, {"name": "m"}, conditions={"quantity": {"gt": 5}})
     assert [s.split()[0].upper() for s in log.statements] == ["SELECT"]
     assert (await repo.get_or_raise(stored.id)).version == 2
 
@@ -228,17 +235,18 @@ async def test_guarded_update_is_one_statement_and_reads_only_to_explain_a_refus
 ) -> None:
     repo = pg.of(Widget)
     stored = await repo.add(widget(1, tags=["x"]))
-    with statements(engine_of(pg)) as log:
+    async with statements(backend_of(pg)) as log:
         stored = await repo.update(stored, conditions={"tags": {"contains": "x"}})
     assert [s.split()[0].upper() for s in log.statements] == ["UPDATE"]
-    with statements(engine_of(pg)) as log, pytest.raises(ConditionFailed):
-        await repo.update(stored, conditions={"quantity": {"gt": 5}})
+    async with statements(backend_of(pg)) as log:
+        with pytest.raises(ConditionFailed):
+            await repo.update(stored, conditions={"quantity": {"gt": 5}})
     assert [s.split()[0].upper() for s in log.statements] == ["UPDATE", "SELECT"]
 
 
 async def test_upsert_is_one_statement(pg: RepositoryProvider) -> None:
     repo = pg.of(Widget)
-    with statements(engine_of(pg)) as log:
+    async with statements(backend_of(pg)) as log:
         first = await repo.upsert(widget(1))
         second = await repo.upsert(widget(1, name="again"))
     assert (first.version, second.version, second.name) == (1, 2, "again")
@@ -481,24 +489,17 @@ async def test_set_null_keeps_the_childs_version(integrity_pg: RepositoryProvide
 async def test_a_unit_of_work_is_one_transaction_on_one_connection(
     integrity_pg: RepositoryProvider,
 ) -> None:
-    seen: list[Any] = []
-    sync_engine = engine_of(integrity_pg).sync_engine
-
-    def record(conn: Any, *args: Any) -> None:
-        seen.append(conn.connection.dbapi_connection)
-
-    event.listen(sync_engine, "before_cursor_execute", record)
-    try:
-        async with integrity_pg.unit_of_work() as uow:
-            project = await uow.of(Project).add(Project(name="P"))
-            assert await uow.of(Project).get(project.id) == project  # reads see the unit
-            # tasks started inside the unit write into it, one statement at a time
-            await asyncio.gather(
-                *(uow.of(Task).add(Task(project_id=project.id, title=f"t{n}")) for n in range(5))
-            )
-            await uow.of(Project).update_fields(project.id, {"name": "Q"})
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", record)
+    async with statements(backend_of(integrity_pg)) as log, integrity_pg.unit_of_work() as uow:
+        project = await uow.of(Project).add(Project(name="P"))
+        assert await uow.of(Project).get(project.id) == project  # reads see the unit
+        # tasks started inside the unit write into it, one statement at a time
+        await asyncio.gather(
+            *(uow.of(Task).add(Task(project_id=project.id, title=f"t{n}")) for n in range(5))
+        )
+        await uow.of(Project).update_fields(project.id, {"name": "Q"})
+    assert log.everything[0] == "BEGIN"
+    assert log.everything[-1] == "COMMIT"
+    seen = log.connections
     assert len({id(c) for c in seen}) == 1
     assert await integrity_pg.of(Task).count({"project_id": project.id}) == 5
 
@@ -601,12 +602,11 @@ async def test_driver_text_is_logged_never_returned(
     repo = widget_repo(pg)
     # A value the driver cannot encode (an int where a JSON column expects structure is fine,
     # a str in a BIGINT column is not): the port would refuse it, so write straight through.
-    statement = repo.table.insert().values(
-        {**{c.name: None for c in repo.table.c}, "id": "x", "quantity": "many"}
-    )
+    insert = repo._q.insert
+    values = {**dict.fromkeys(repo._q.columns), "id": "x", "quantity": "many"}
 
     async def work(conn: Any) -> None:
-        await conn.execute(statement)
+        await conn.execute(insert.sql, *insert.args([values[c] for c in repo._q.columns]))
 
     with caplog.at_level(logging.WARNING), pytest.raises(InvalidInput) as info:
         await repo._db.run(work)

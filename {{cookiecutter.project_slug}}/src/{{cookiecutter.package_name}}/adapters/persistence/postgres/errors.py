@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import asyncpg
 import sqlalchemy.exc as sa_exc
 
 from ....ports.errors import (
@@ -208,10 +209,24 @@ def _translate(exc: BaseException, entity: str, state: str) -> KitError:
 
 def _lost_connection(exc: BaseException) -> bool:
     return any(
-        isinstance(current, sa_exc.InterfaceError | OSError | ConnectionError)
+        isinstance(current, sa_exc.InterfaceError)
         or getattr(current, "connection_invalidated", False)
+        or connection_lost(current)
         for current in _chain(exc)
     )
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether the connection failed (closed, reset, the server shutting down), rather than
+    the statement: the connection cannot be used again."""
+    if isinstance(exc, asyncpg.DataError):  # a value the driver refused to send
+        return False
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.PostgresConnectionError | OSError):
+        return True
+    return str(getattr(exc, "sqlstate", "")) in _SERVER_GONE
+
+
+_SERVER_GONE = frozenset({"57P01", "57P02", "57P03"})  # admin / crash shutdown, cannot connect
 
 
 def _bad_value(exc: BaseException) -> bool:
@@ -226,7 +241,10 @@ def _first_line(exc: BaseException) -> str:
 
 
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    sa_exc.StatementError,
+    asyncpg.PostgresError,  # the server refused the statement
+    asyncpg.InterfaceError,  # a value the driver cannot send, or a connection gone
+    asyncpg.InternalClientError,
+    sa_exc.StatementError,  # schema creation runs through SQLAlchemy
     sa_exc.TimeoutError,
     sa_exc.InterfaceError,
     OSError,

@@ -1,24 +1,101 @@
 """How a repository's statements reach PostgreSQL: on the running unit of work's connection
-(a write inside a savepoint), in one transaction, or alone in autocommit; and every driver
-error they raise translated into a kit error on the way out (see :mod:`.errors`).
+(a write inside a savepoint), or on a pooled connection, alone (autocommit: one round trip)
+or in one transaction; and every driver error translated into a kit error on the way out
+(see :mod:`.errors`).
+
+A pooled connection found dead when a statement runs on it (the server restarted, the
+network reset it) is replaced, and a read runs once more on another one. A write does not:
+whether the server applied it is unknown, so the caller gets ``BackendUnavailable``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import sqlalchemy as sa
-import sqlalchemy.exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection
+import asyncpg
 
 from ..registry import EntitySpec
-from .errors import DATABASE_ERRORS, refused_write, translate
+from .errors import DATABASE_ERRORS, connection_lost, refused_write, translate
 
 if TYPE_CHECKING:
     from .backend import PostgresBackend
+    from .pool import ConnectionPool
 
 R = TypeVar("R")
+Work = Callable[[Any], Awaitable[R]]  # given an asyncpg connection
+
+log = logging.getLogger(__name__)
+
+
+async def quietly(action: Awaitable[Any], what: str) -> None:
+    """Clean-up whose own failure must not replace the error being raised: logged instead."""
+    try:
+        await action
+    except Exception as exc:  # the original error is the one that matters
+        log.warning("postgres %s failed (%s): %s", what, type(exc).__name__, exc)
+
+
+async def in_transaction(conn: Any, work: Work[R]) -> R:
+    """``work`` between BEGIN and COMMIT; a failure rolls back (a cancellation leaves that to
+    the caller, who closes the connection)."""
+    await conn.execute("BEGIN")
+    try:
+        result = await work(conn)
+    except Exception:
+        await quietly(conn.execute("ROLLBACK"), "rollback")
+        raise
+    await conn.execute("COMMIT")
+    return result
+
+
+class Unit:
+    """The connection of a running unit of work, and the lock that keeps the tasks the unit
+    starts from sending statements on it at the same time (a connection runs one at a time).
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.lock = asyncio.Lock()
+        self._savepoints = itertools.count(1)
+
+    def savepoint_name(self) -> str:
+        return f"kit_savepoint_{next(self._savepoints)}"
+
+    async def run(self, work: Work[R], *, savepoint: bool) -> R:
+        """``work`` on the unit's connection; with ``savepoint`` a failure undoes only its own
+        statements, so the unit stays usable and the original error propagates."""
+        async with self.lock:
+            conn = self.connection
+            if not savepoint:
+                return await work(conn)
+            name = self.savepoint_name()
+            await conn.execute(f"SAVEPOINT {name}")
+            try:
+                result = await work(conn)
+            except Exception:
+                await quietly(conn.execute(f"ROLLBACK TO SAVEPOINT {name}"), "rollback")
+                raise
+            await conn.execute(f"RELEASE SAVEPOINT {name}")
+            return result
+
+
+async def _on(pool: ConnectionPool, conn: Any, work: Work[R]) -> R:
+    """``work`` on a pooled connection, then the connection back to the pool: reused when the
+    server answered, closed when it failed or its caller was cancelled mid-statement."""
+    try:
+        result = await work(conn)
+    except Exception as exc:
+        (pool.discard if connection_lost(exc) else pool.release)(conn)
+        raise
+    except BaseException:
+        pool.discard(conn)
+        raise
+    pool.release(conn)
+    return result
 
 
 class StatementRunner:
@@ -40,7 +117,7 @@ class StatementRunner:
 
     async def run(
         self,
-        work: Callable[[AsyncConnection], Awaitable[R]],
+        work: Work[R],
         *,
         records: Sequence[Mapping[str, Any]] = (),
         atomic: bool = False,
@@ -60,50 +137,61 @@ class StatementRunner:
             if unit is not None:
                 return await unit.run(work, savepoint=write or atomic)
             if atomic:
-                async with self._backend.engine.begin() as conn:
-                    return await work(conn)
-            async with self._backend.autocommit_engine.connect() as conn:
-                return await work(conn)
-        except sa_exc.IntegrityError as exc:
+                return await self._pooled(lambda conn: in_transaction(conn, work), retry=False)
+            return await self._pooled(work, retry=not write)
+        except asyncpg.IntegrityConstraintViolationError as exc:
             raise refused_write(
                 exc, self.spec, self._unique, self._backend.foreign_keys, records, deleting
             ) from exc
         except DATABASE_ERRORS as exc:
             raise translate(exc, self.spec.name) from exc
 
-    async def rows(
-        self, statement: sa.Executable, parameters: Mapping[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
-        async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
-            result = await conn.execute(statement, parameters)
-            return [dict(row) for row in result.mappings()]
+    async def _pooled(self, work: Work[R], *, retry: bool) -> R:
+        pool = self._backend.pool
+        conn = await pool.acquire()
+        try:
+            result = await work(conn)
+        except Exception as exc:
+            lost = connection_lost(exc)
+            (pool.discard if lost else pool.release)(conn)
+            if not (retry and lost):
+                raise
+            log.info("postgres connection lost (%s): the read runs again", type(exc).__name__)
+        except BaseException:  # cancelled mid-statement: the connection's state is unknown
+            pool.discard(conn)
+            raise
+        else:
+            pool.release(conn)
+            return result
+        return await _on(pool, await pool.acquire(), work)
 
-        return await self.run(work)
+    # --- the statements repositories run ----------------------------------------------------
 
-    async def scalar(self, statement: sa.Executable) -> Any:
-        async def work(conn: AsyncConnection) -> Any:
-            return (await conn.execute(statement)).scalar()
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        rows: list[Any] = await self.run(lambda conn: conn.fetch(sql, *args))
+        return rows
 
-        return await self.run(work)
+    async def fetchval(self, sql: str, args: Sequence[Any]) -> Any:
+        return await self.run(lambda conn: conn.fetchval(sql, *args))
 
-    async def rowcount(
+    async def execute(
         self,
-        statement: sa.Executable,
+        sql: str,
+        args: Sequence[Any],
         records: Sequence[Mapping[str, Any]] = (),
         deleting: Sequence[str] | None = None,
     ) -> int:
-        async def work(conn: AsyncConnection) -> int:
-            return int((await conn.execute(statement)).rowcount)
+        """A write; returns how many rows it touched."""
+        status: str = await self.run(
+            lambda conn: conn.execute(sql, *args), records=records, write=True, deleting=deleting
+        )
+        return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
 
-        return await self.run(work, records=records, write=True, deleting=deleting)
-
-    async def rows_written(
-        self, statement: sa.Executable, values: Mapping[str, Any]
-    ) -> list[dict[str, Any]]:
+    async def fetch_written(
+        self, sql: str, args: Sequence[Any], values: Mapping[str, Any]
+    ) -> list[Any]:
         """The rows a write ``RETURNING`` gave back; ``values`` are what it wrote."""
-
-        async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
-            result = await conn.execute(statement)
-            return [dict(row) for row in result.mappings()]
-
-        return await self.run(work, records=[values], write=True)
+        rows: list[Any] = await self.run(
+            lambda conn: conn.fetch(sql, *args), records=[values], write=True
+        )
+        return rows

@@ -1,15 +1,17 @@
 """The PostgreSQL repository: one SQL statement per operation where the port allows it.
 
-Round trips per operation (outside a unit of work; a single statement runs in autocommit):
+Round trips per operation (outside a unit of work; a single statement runs in autocommit on a
+pooled connection, as a statement asyncpg prepared on that connection before):
 
-- ``get``, ``get_many``, ``find``, ``count``, ``exists``, ``distinct``: 1.
+- ``get``, ``get_by``, ``get_many``, ``find``, ``count``, ``exists``, ``distinct``: 1.
 - ``add``, ``update``, ``upsert``, ``delete``, ``delete_many``: 1. The entity is rebuilt
   through its constructor first (``through_domain``: validated and normalised), then written
   by one ``INSERT``, guarded ``UPDATE ... RETURNING``, ``INSERT ... ON CONFLICT (id) DO
   UPDATE`` or guarded ``DELETE``. A refused guarded write reads once more to say why
   (``NotFound``, ``ConcurrencyConflict`` or ``ConditionFailed``).
-- ``add_many``: 1 for one row; else BEGIN, one cached ``INSERT`` per chunk (asyncpg
-  pipelines the rows), COMMIT: the batch is all-or-nothing.
+- ``add_many``: 1 per chunk of ``chunk_size`` rows: the ``INSERT`` executed for every row
+  (asyncpg's ``executemany`` pipelines them and is all-or-nothing); several chunks run
+  between BEGIN and COMMIT, so the batch stays all-or-nothing.
 - ``update_fields``: 4: BEGIN, ``SELECT ... FOR UPDATE`` of the live row (the caller's
   conditions evaluated in the same statement), the merged values through the entity's
   constructor, ``UPDATE ... SET <every column> ... RETURNING``, COMMIT. The row lock means
@@ -18,9 +20,9 @@ Round trips per operation (outside a unit of work; a single statement runs in au
   leaving the row and its version untouched.
 - Inside a unit of work (``backend.transaction()``) every operation runs on the unit's
   connection. Reads cost the same; a write is wrapped in SAVEPOINT ... RELEASE (2 more round
-  trips; ``update_fields`` and ``add_many`` use them instead of BEGIN/COMMIT, so 4 and 2 + one
-  per chunk), so a refused write undoes only itself, the unit stays usable, and the original
-  error propagates. The unit itself adds BEGIN and COMMIT.
+  trips; ``update_fields`` and ``add_many`` use them instead of BEGIN/COMMIT), so a refused
+  write undoes only itself, the unit stays usable, and the original error propagates. The
+  unit itself adds BEGIN and COMMIT.
 
 The database does the work, and keeps the integrity:
 
@@ -34,8 +36,9 @@ The database does the work, and keeps the integrity:
 - Rows past their expiry (``ttl_field``) are invisible to every read and write; writes that
   collide with an expired row purge the expired rows once and retry.
 
-Where each statement runs (the unit's connection, a transaction, autocommit) is decided in
-:mod:`.execution`; how a refusal becomes a kit error, in :mod:`.errors`.
+Statements are compiled once per shape (:mod:`.queries`); where each runs (the unit's
+connection, a transaction, autocommit) is decided in :mod:`.execution`; how a refusal becomes
+a kit error, in :mod:`.errors`.
 """
 
 from __future__ import annotations
@@ -44,30 +47,38 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ....ports.errors import AlreadyExists, InvalidCursor
-from ....ports.query import FilterInput, Page, Query, parse_sort
+from ....ports.query import (
+    Condition,
+    FilterInput,
+    Page,
+    PreparedQuery,
+    Query,
+    SortField,
+    keyset_cursor,
+    parse_sort,
+)
 from ....ports.repository import Repository
-from ..codec import from_record, revive, to_record
+from ..codec import revive, to_record
 from ..common import (
     DerivedReads,
-    build_page,
     check_changes,
     diagnose_write,
     entity_id,
     parse_conditions,
     prepare,
-    through_domain,
+    through_domain_record,
     validate_field,
     version_of,
 )
+from ..evaluation import get_path
 from ..registry import EntitySpec
-from .compiler import Clause, SqlCompiler
+from .compiler import SqlCompiler
 from .execution import StatementRunner
-from .schema import to_row, unique_fields
+from .queries import GUARD, TableQueries
+from .rows import RowCodec, RowsView, as_dict
+from .schema import unique_fields
 
 if TYPE_CHECKING:
     from .backend import PostgresBackend
@@ -75,9 +86,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
-MAX_BIND_PARAMETERS = 32_000  # PostgreSQL's wire protocol allows 32767 per statement
 MAX_ROWS_PER_INSERT = 1_000
-GUARD = "kit:guard"  # the caller's conditions, evaluated by update_fields' SELECT
 
 
 class PostgresRepository(DerivedReads[T]):
@@ -85,111 +94,104 @@ class PostgresRepository(DerivedReads[T]):
         self.spec = spec
         self.table = table
         self._sql = SqlCompiler(spec, table)
-        self._id = table.c[spec.id_field]
-        self._version = table.c[spec.version_field] if spec.version_field else None
+        self._q = TableQueries(spec, table, self._sql)
+        self._rows = RowCodec(spec, self._q.columns)
         self._db = StatementRunner(spec, backend, unique_fields(table))
-        self.chunk_size = max(
-            1, min(MAX_ROWS_PER_INSERT, MAX_BIND_PARAMETERS // max(1, len(table.columns)))
-        )
-        # The hottest reads are built once: SQLAlchemy then reuses their compiled form.
-        self._get_one = sa.select(table).where(*self._where(self._id == sa.bindparam("key")))
-        keys = sa.bindparam("keys", type_=ARRAY(self._id.type))
-        self._get_in = sa.select(table).where(*self._where(self._id == sa.any_(keys)))
-        self._insert = sa.insert(table)
+        self._by_id: tuple[SortField, ...] = (SortField(spec.id_field),)
+        self.chunk_size = MAX_ROWS_PER_INSERT
 
     @property
     def entity_name(self) -> str:
         return self.spec.name
 
-    # --- plumbing ----------------------------------------------------------------------------
-
-    def _where(self, *clauses: Clause | None) -> list[Clause]:
-        """``clauses`` and the expiry filter, without the absent ones."""
-        return [c for c in (self._sql.live(), *clauses) if c is not None]
-
-    def _revive(self, record: dict[str, Any]) -> T:
-        return from_record(self.spec.entity, record)
-
-    def _array(self, values: Sequence[Any], column: sa.Column[Any]) -> Any:
-        return sa.any_(sa.bindparam(None, list(values), type_=ARRAY(column.type)))
-
     # --- reads -------------------------------------------------------------------------------
 
     async def _stored(self, key: str) -> dict[str, Any] | None:
-        rows = await self._db.rows(self._get_one, {"key": key})
-        return rows[0] if rows else None
+        get = self._q.get_one
+        rows = await self._db.fetch(get.sql, get.args((key,)))
+        return as_dict(rows[0]) if rows else None
 
     async def get(self, id: str) -> T | None:
-        record = await self._stored(id)
-        return None if record is None else self._revive(record)
+        get = self._q.get_one
+        rows = await self._db.fetch(get.sql, get.args((id,)))
+        return self._rows.read(rows[0]) if rows else None
 
     async def get_many(self, ids: Sequence[str]) -> list[T]:
         keys = list(dict.fromkeys(ids))
         if not keys:
             return []
-        rows = await self._db.rows(self._get_in, {"keys": keys})
+        get = self._q.get_in
+        rows = await self._db.fetch(get.sql, get.args((keys,)))
+        read = self._rows.read
         by_key = {row[self.spec.id_field]: row for row in rows}
-        return [self._revive(by_key[k]) for k in keys if k in by_key]
+        return [read(by_key[k]) for k in keys if k in by_key]
 
     async def get_by(self, field: str, value: Any) -> T | None:
-        return await self.find_one({field: {"eq": value}})
+        # {field: value} is {field: {"eq": value}} for a scalar (and the parser's short path)
+        scalar = value is None or type(value) in (str, int, float, bool)
+        tree = parse_conditions(self.spec, {field: value} if scalar else {field: {"eq": value}})
+        if isinstance(tree, Condition) and tree.value is not None:
+            target = self._sql.target(tree.field)
+            if target.mode == "scalar":  # the usual lookup: one statement per field
+                # A unique field matches one live row at most: no order to pick the first.
+                lookup = self._q.lookup(tree.field, ordered=tree.field not in self.spec.unique)
+                rows = await self._db.fetch(lookup.sql, lookup.args((target.bind(tree.value),)))
+                return self._rows.read(rows[0]) if rows else None
+        sql, args = self._q.select(self._sql.where(tree), self._by_id, None, 0, 1)
+        rows = await self._db.fetch(sql, args)
+        return self._rows.read(rows[0]) if rows else None
 
     async def find(self, query: Query | None = None) -> Page[T]:
         prepared = prepare(self.spec, query)
         if prepared.payload is not None:
             raise InvalidCursor("malformed cursor")
-        clauses = self._where(self._sql.where(prepared.filter))
-        if prepared.after is not None:
-            clauses.append(self._sql.after(prepared.sort, prepared.after))
-        statement = (
-            sa.select(self.table).where(*clauses).order_by(*self._sql.order_by(prepared.sort))
+        limit = prepared.limit
+        where = self._sql.where(prepared.filter)
+        sql, args = self._q.select(
+            where,
+            prepared.sort,
+            prepared.after,
+            prepared.offset,
+            None if limit is None else limit + 1,  # one more says "there is more"
         )
-        if prepared.offset:
-            statement = statement.offset(prepared.offset)
-        if prepared.limit is not None:
-            statement = statement.limit(prepared.limit + 1)  # one more says "there is more"
-        return build_page(self.spec, await self._db.rows(statement), prepared, self._revive)
+        return self._page(await self._db.fetch(sql, args), prepared)
+
+    def _page(self, rows: list[Any], prepared: PreparedQuery) -> Page[T]:
+        read = self._rows.read
+        limit = prepared.limit
+        if limit is None or len(rows) <= limit or limit == 0:
+            return Page([read(row) for row in rows[:limit]])
+        rows = rows[:limit]
+        last = as_dict(rows[-1])
+        cursor = keyset_cursor(prepared, [get_path(last, s.field) for s in prepared.sort])
+        return Page([read(row) for row in rows], cursor, prepared.offset + len(rows))
 
     async def count(self, filter: FilterInput | None = None) -> int:
-        tree = parse_conditions(self.spec, filter)
-        statement = (
-            sa.select(sa.func.count())
-            .select_from(self.table)
-            .where(*self._where(self._sql.where(tree)))
-        )
-        return int(await self._db.scalar(statement))
+        sql, args = self._q.count(self._sql.where(parse_conditions(self.spec, filter)))
+        return int(await self._db.fetchval(sql, args))
 
     async def exists(self, filter: FilterInput | None = None) -> bool:
-        tree = parse_conditions(self.spec, filter)
-        inner = sa.select(sa.literal(1)).select_from(self.table)
-        inner = inner.where(*self._where(self._sql.where(tree))).limit(1)
-        return bool(await self._db.scalar(sa.select(sa.exists(inner))))
+        sql, args = self._q.exists(self._sql.where(parse_conditions(self.spec, filter)))
+        return bool(await self._db.fetchval(sql, args))
 
     async def distinct(self, field: str, filter: FilterInput | None = None) -> list[Any]:
         validate_field(self.spec, field)
         parse_sort(field, self.spec.schema)  # distinct values must be orderable scalars
-        tree = parse_conditions(self.spec, filter)
-        target = self._sql.target(field)
-        value = target.sql.label("value")
-        statement = (
-            sa.select(value)
-            .distinct()
-            .where(*self._where(self._sql.where(tree), target.sql.is_not(None)))
-            .order_by(value)
-        )
-        rows = await self._db.rows(statement)
-        return [revive(target.info, row["value"]) for row in rows]
+        where = self._sql.where(parse_conditions(self.spec, filter))
+        sql, args = self._q.distinct(field, where)
+        info = self._sql.target(field).info
+        return [revive(info, row[0]) for row in await self._db.fetch(sql, args)]
 
     # --- writes ------------------------------------------------------------------------------
 
-    def _new_record(self, entity: T) -> tuple[T, dict[str, Any]]:
-        """The entity as its constructor builds it, at version 1, and its row."""
+    def _new_record(self, entity: T) -> tuple[T, tuple[Any, ...]]:
+        """The entity as its constructor builds it, at version 1, and its row's values."""
         record = to_record(entity)
         if self.spec.version_field is not None:
             record[self.spec.version_field] = 1
-        stored = through_domain(self.spec, record)
+        stored, written = through_domain_record(self.spec, record)
         entity_id(self.spec, stored)
-        return stored, to_row(self.spec, to_record(stored))
+        return stored, self._rows.args(written)
 
     async def _insert_retrying(self, action: Callable[[], Awaitable[R]]) -> R:
         """Run an insert; if it hit an expired row's id or unique value, purge and retry once."""
@@ -202,38 +204,30 @@ class PostgresRepository(DerivedReads[T]):
 
     async def add(self, entity: T) -> T:
         stored, row = self._new_record(entity)
-        statement = sa.insert(self.table).values(row)
-        await self._insert_retrying(lambda: self._db.rowcount(statement, [row]))
+        insert = self._q.insert
+        args = insert.args(row)
+        written = RowsView(self._q.columns, [row])
+        await self._insert_retrying(lambda: self._db.execute(insert.sql, args, written))
         return stored
 
     async def add_many(self, entities: Sequence[T]) -> list[T]:
         built = [self._new_record(e) for e in entities]
         if not built:
             return []
-        rows = [row for _, row in built]
-        size = self.chunk_size
+        insert = self._q.insert
+        rows = [insert.args(row) for _, row in built]
+        size = max(1, self.chunk_size)
 
-        async def work(conn: AsyncConnection) -> None:
+        async def work(conn: Any) -> None:
             for start in range(0, len(rows), size):
-                # One cached INSERT, executed for every row of the chunk (asyncpg pipelines
-                # them). A multi-row VALUES list was compiled afresh on every call: 18,000
-                # bind parameters for 1,000 widgets cost ~0.3 s of Python per batch.
-                await conn.execute(self._insert, rows[start : start + size])
+                await conn.executemany(insert.sql, rows[start : start + size])
 
-        # Several rows, several executions: one transaction keeps the batch all-or-nothing.
+        written = RowsView(self._q.columns, [row for _, row in built])
+        # One chunk is all-or-nothing on its own; several run in one transaction.
         await self._insert_retrying(
-            lambda: self._db.run(work, records=rows, atomic=len(rows) > 1, write=True)
+            lambda: self._db.run(work, records=written, atomic=len(rows) > size, write=True)
         )
         return [stored for stored, _ in built]
-
-    def _guard(
-        self, key: str, expected_version: int | None, conditions: FilterInput | None
-    ) -> list[Clause]:
-        tree = parse_conditions(self.spec, conditions)
-        clauses: list[Clause | None] = [self._id == key, self._sql.where(tree)]
-        if expected_version is not None and self._version is not None:
-            clauses.append(self._version == expected_version)
-        return self._where(*clauses)
 
     async def _diagnose(
         self, key: str, expected_version: int | None, rejection_message: str | None
@@ -248,19 +242,17 @@ class PostgresRepository(DerivedReads[T]):
         conditions: FilterInput | None = None,
         rejection_message: str | None = None,
     ) -> T:
-        stored = through_domain(self.spec, entity)
+        stored, record = through_domain_record(self.spec, entity)
         key = entity_id(self.spec, stored)
         expected_version = version_of(self.spec, stored)
-        guard = self._guard(key, expected_version, conditions)
-        values = to_row(self.spec, to_record(stored))
-        values.pop(self.spec.id_field, None)
-        if self._version is not None:
-            values[self._version.name] = self._version + 1
-        statement = sa.update(self.table).where(*guard).values(values).returning(*self.table.c)
-        rows = await self._db.rows_written(statement, values)
+        condition = self._sql.where(parse_conditions(self.spec, conditions))
+        row = self._rows.args(record)
+        sql, args = self._q.update(row, condition, expected_version)
+        written = RowsView(self._q.columns, [row])[0]
+        rows = await self._db.fetch_written(sql, args, written)
         if not rows:
             raise await self._diagnose(key, expected_version, rejection_message)
-        return self._revive(rows[0])
+        return self._rows.read(rows[0])  # type: ignore[no-any-return]
 
     async def update_fields(
         self,
@@ -273,61 +265,48 @@ class PostgresRepository(DerivedReads[T]):
     ) -> T:
         check_changes(self.spec, changes)
         condition = self._sql.where(parse_conditions(self.spec, conditions))
-        columns: list[Any] = list(self.table.c)
-        if condition is not None:
-            columns.append(sa.case((condition, sa.true()), else_=sa.false()).label(GUARD))
-        locked = sa.select(*columns).where(*self._where(self._id == id)).with_for_update()
+        lock_sql, lock_args = self._q.lock(id, condition)
+        version = self.spec.version_field
+        rewrite = self._q.rewrite
         written: list[dict[str, Any]] = []
 
-        async def work(conn: AsyncConnection) -> dict[str, Any]:
-            found = (await conn.execute(locked)).mappings().first()
-            stored = None if found is None else dict(found)
+        async def work(conn: Any) -> Any:
+            found = await conn.fetchrow(lock_sql, *lock_args)
+            stored = None if found is None else as_dict(found)
             holds = stored is not None and stored.pop(GUARD, True)
             if (
                 stored is None
                 or not holds
                 or (
                     expected_version is not None
-                    and self._version is not None
-                    and stored[self._version.name] != expected_version
+                    and version is not None
+                    and stored[version] != expected_version
                 )
             ):
                 raise diagnose_write(self.spec, id, stored, expected_version, rejection_message)
             # The merged values through the entity's constructor: validated and normalised.
-            merged = to_row(self.spec, to_record(through_domain(self.spec, {**stored, **changes})))
-            merged.pop(self.spec.id_field, None)
-            guard = [self._id == id]
-            if self._version is not None:
-                merged[self._version.name] = stored[self._version.name] + 1
-                guard.append(self._version == stored[self._version.name])
-            written.append(merged)
-            statement = sa.update(self.table).where(*guard).values(merged)
-            rows = (await conn.execute(statement.returning(*self.table.c))).mappings().all()
-            if not rows:  # pragma: no cover - the row is locked: nothing can change it
+            merged = through_domain_record(self.spec, {**stored, **changes})[1]
+            if version is not None:
+                merged[version] = stored[version] + 1
+            row = self._rows.args(merged)
+            written.append(RowsView(self._q.columns, [row])[0])
+            expected = stored[version] if version is not None else None
+            updated = await conn.fetchrow(rewrite.sql, *rewrite.args((*row, expected)))
+            if updated is None:  # pragma: no cover - the row is locked: nothing can change it
                 raise diagnose_write(self.spec, id, None, expected_version, rejection_message)
-            return dict(rows[0])
+            return updated
 
         row = await self._db.run(work, records=written, atomic=True, write=True)
-        return self._revive(row)
+        return self._rows.read(row)  # type: ignore[no-any-return]
 
     async def upsert(self, entity: T) -> T:
         _, row = self._new_record(entity)
-        insert = pg_insert(self.table).values(row)
-        replace: dict[str, Any] = {
-            name: insert.excluded[name] for name in row if name != self.spec.id_field
-        }
-        if self._version is not None:
-            bumped = self._version + 1
-            live = self._sql.live()
-            # An expired row is gone as far as the port is concerned: start again at 1.
-            replace[self._version.name] = (
-                bumped if live is None else sa.case((live, bumped), else_=sa.literal(1))
-            )
-        statement = insert.on_conflict_do_update(index_elements=[self._id], set_=replace).returning(
-            *self.table.c
+        upsert = self._q.upsert
+        written = RowsView(self._q.columns, [row])[0]
+        rows = await self._insert_retrying(
+            lambda: self._db.fetch_written(upsert.sql, upsert.args(row), written)
         )
-        rows = await self._insert_retrying(lambda: self._db.rows_written(statement, row))
-        return self._revive(rows[0])
+        return self._rows.read(rows[0])  # type: ignore[no-any-return]
 
     async def delete(
         self,
@@ -337,18 +316,17 @@ class PostgresRepository(DerivedReads[T]):
         conditions: FilterInput | None = None,
         rejection_message: str | None = None,
     ) -> None:
-        guard = self._guard(id, expected_version, conditions)
-        if not await self._db.rowcount(sa.delete(self.table).where(*guard), deleting=[id]):
+        condition = self._sql.where(parse_conditions(self.spec, conditions))
+        sql, args = self._q.delete(id, condition, expected_version)
+        if not await self._db.execute(sql, args, deleting=[id]):
             raise await self._diagnose(id, expected_version, rejection_message)
 
     async def delete_many(self, ids: Sequence[str]) -> int:
         keys = list(dict.fromkeys(ids))
         if not keys:
             return 0
-        statement = sa.delete(self.table).where(
-            *self._where(self._id == self._array(keys, self._id))
-        )
-        return await self._db.rowcount(statement, deleting=keys)
+        delete = self._q.delete_in
+        return await self._db.execute(delete.sql, delete.args((keys,)), deleting=keys)
 
     async def purge_expired(self) -> int:
         """Delete the rows past their expiry; returns how many (0 without a ``ttl_field``).
@@ -359,9 +337,8 @@ class PostgresRepository(DerivedReads[T]):
         """
         if self.spec.ttl_field is None:
             return 0
-        return await self._db.rowcount(
-            sa.delete(self.table).where(self._sql.expired()), deleting=[]
-        )
+        purge = self._q.purge
+        return await self._db.execute(purge.sql, purge.args(()), deleting=[])
 
 
 def _check(repository: PostgresRepository[Any]) -> Repository[Any]:

@@ -264,5 +264,10 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+_ENCODER = json.JSONEncoder(default=json_default, separators=(",", ":"))
+
+
 def json_dumps(value: Any) -> str:
-    return json.dumps(value, default=json_default, separators=(",", ":"))
+    """A JSONB value's text (one encoder for every call: ``json.dumps`` with options builds
+    a new one each time)."""
+    return _ENCODER.encode(value)
