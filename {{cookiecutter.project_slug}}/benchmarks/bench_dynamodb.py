@@ -8,7 +8,11 @@ the adapter must do to keep its guarantees, written by hand: a create is the sam
 TransactWriteItems with the sku's uniqueness item, the sorted filtered page reads the same
 GSI partition and sorts it in Python (DynamoDB cannot sort by quantity), add_many is the same
 transactions of 100 actions. So the ratio is what the adapter adds: expression building,
-(de)serialisation, entity mapping, add_many's pre-check.
+(de)serialisation, entity mapping.
+
+Besides the shared scenario (:mod:`.harness`), both this module and ``bench_mongo`` time a
+lookup by the unique sku (a Query on its GSI), the filtered page in the kit's default order
+(DynamoDB's) and a filtered count (``Select=COUNT``).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from {{cookiecutter.package_name}}.adapters.persistence.registry import Reposito
 from {{cookiecutter.package_name}}.ports.query import Query
 from {{cookiecutter.package_name}}.ports.schema import schema_of
 
-from benchmarks.harness import PAGE, Report, Sizes, compare, run_scenario, widget
+from benchmarks.harness import PAGE, Measurement, Report, Sizes, compare, run_scenario, widget
 from tests.support.entities import Widget, build_registry
 
 if TYPE_CHECKING:
@@ -172,6 +176,26 @@ class RawDynamo:
             params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return rows[: limit + 1]
 
+    async def by_sku(self, sku: str) -> object:
+        response = await self.client.query(
+            TableName=self.widgets,
+            IndexName="ix_sku",
+            KeyConditionExpression="#k = :v",
+            ExpressionAttributeNames={"#k": "_ix_sku"},
+            ExpressionAttributeValues={":v": {"S": f"s:{sku}"}},
+        )
+        return decode(response["Items"])
+
+    async def count(self) -> int:
+        params: dict[str, Any] = {**self._active_query(), "Select": "COUNT"}
+        total = 0
+        while True:
+            response = await self.client.query(**params)
+            total += response["Count"]
+            if "LastEvaluatedKey" not in response:
+                return total
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     async def _batch_get(self, table: str, keys: Sequence[str]) -> list[Row]:
         if not keys:
             return []
@@ -234,20 +258,41 @@ async def _measure(endpoint: str, sizes: Sizes, report: Report) -> None:
         ) as client:
             raw = RawDynamo(client, tables)
             report.rows = await run_scenario(provider, raw, sizes)
-            unsorted = Query(filter={"status": "active", "quantity": {"gte": 10}}, limit=PAGE)
-            repo = provider.of(Widget)
-            report.rows.append(
-                await compare(
-                    f"filtered page, table order ({PAGE})",
-                    lambda: repo.find(unsorted),
-                    lambda: raw.unsorted_page(PAGE),
-                    repeat=sizes.repeat,
-                    rounds=sizes.rounds,
-                )
-            )
+            report.rows += await more_operations(provider, raw, sizes)
     finally:
         await backend.drop(list(registry))
         await provider.close()
+
+
+async def more_operations(
+    provider: RepositoryProvider, raw: RawDynamo, sizes: Sizes
+) -> list[Measurement]:
+    """What the shared scenario does not time (the same rows as ``bench_mongo``): a lookup by
+    the unique sku, the filtered page in the kit's default order, and count."""
+    repo = provider.of(Widget)
+    sku = widget(sizes.widgets // 3, "").sku
+    unsorted = Query(filter={"status": "active", "quantity": {"gte": 10}}, limit=PAGE)
+    counted = {"status": "active", "quantity": {"gte": 10}}
+    repeat, rounds = sizes.repeat, sizes.rounds
+    return [
+        await compare(
+            "lookup by unique sku",
+            lambda: repo.get_by("sku", sku),
+            lambda: raw.by_sku(sku),
+            repeat=repeat,
+            rounds=rounds,
+        ),
+        await compare(
+            f"filtered page, table order ({PAGE})",
+            lambda: repo.find(unsorted),
+            lambda: raw.unsorted_page(PAGE),
+            repeat=repeat,
+            rounds=rounds,
+        ),
+        await compare(
+            "count (filtered)", lambda: repo.count(counted), raw.count, repeat=repeat, rounds=rounds
+        ),
+    ]
 
 
 def codec_cost_us() -> tuple[float, float]:

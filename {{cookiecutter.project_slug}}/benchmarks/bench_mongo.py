@@ -7,6 +7,10 @@ in a child process, so the emulator does not share the benchmark's interpreter l
 emulator only the ratio means anything: its own cost dominates, and it slows down sharply as
 a collection grows (thousands of inserts take tens of seconds), so the data set stays small
 (500 widgets, batches of 200) and every write is deleted again between samples.
+
+Besides the shared scenario (:mod:`.harness`), both this module and ``bench_dynamodb`` time a
+lookup by the unique sku, the filtered page in the kit's default order (by id here) and a
+filtered count.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from {{cookiecutter.package_name}}.adapters.persistence.codec import from_record
 from {{cookiecutter.package_name}}.adapters.persistence.mongo import MongoBackend
 from {{cookiecutter.package_name}}.adapters.persistence.mongo.codec import from_bson, to_bson
 from {{cookiecutter.package_name}}.adapters.persistence.registry import RepositoryProvider
+from {{cookiecutter.package_name}}.ports.query import Query
 
-from benchmarks.harness import Report, Sizes, run_scenario, widget
+from benchmarks.harness import PAGE, Measurement, Report, Sizes, compare, run_scenario, widget
 from tests.support.entities import Widget, build_registry
 
 # mongoeco's inserts slow down with the batch and the collection: one insert_many of 1000
@@ -38,6 +43,8 @@ TIMEOUT_MS = 60_000  # the emulator's slowest batch, with a wide margin
 SERVER_SIZES = Sizes(widgets=5_000, owners=100, teams=10)
 
 Document = dict[str, Any]
+
+PAGE_FILTER: Document = {"status": "active", "quantity": {"$gte": 10}}  # the harness's page
 
 _SERVE = """
 import asyncio
@@ -104,10 +111,18 @@ class RawMongo:
 
     async def filtered_page(self, limit: int) -> object:
         return await self.widgets.find(
-            {"status": "active", "quantity": {"$gte": 10}},
-            sort=[("quantity", -1), ("_id", 1)],
-            limit=limit + 1,
+            PAGE_FILTER, sort=[("quantity", -1), ("_id", 1)], limit=limit + 1
         ).to_list()
+
+    async def unsorted_page(self, limit: int) -> object:
+        """The kit's order without a sort: by id."""
+        return await self.widgets.find(PAGE_FILTER, sort=[("_id", 1)], limit=limit + 1).to_list()
+
+    async def by_sku(self, sku: str) -> object:
+        return await self.widgets.find_one({"sku": sku})
+
+    async def count(self) -> int:
+        return await self.widgets.count_documents(PAGE_FILTER)
 
     async def view_page(self, limit: int) -> object:
         rows = await self.widgets.find({}, sort=[("_id", 1)], limit=limit + 1).to_list()
@@ -141,10 +156,42 @@ async def _measure(dsn: str, sizes: Sizes, report: Report) -> None:
     )
     try:
         report.rows = await run_scenario(provider, raw, sizes)
+        report.rows += await more_operations(provider, raw, sizes)
     finally:
         await client.drop_database(database)
         await client.close()
         await provider.close()
+
+
+async def more_operations(
+    provider: RepositoryProvider, raw: RawMongo, sizes: Sizes
+) -> list[Measurement]:
+    """What the shared scenario does not time (the same rows as ``bench_dynamodb``): a lookup
+    by the unique sku, the filtered page in the kit's default order, and count."""
+    repo = provider.of(Widget)
+    sku = widget(sizes.widgets // 3, "").sku
+    unsorted = Query(filter={"status": "active", "quantity": {"gte": 10}}, limit=PAGE)
+    counted = {"status": "active", "quantity": {"gte": 10}}
+    repeat, rounds = sizes.repeat, sizes.rounds
+    return [
+        await compare(
+            "lookup by unique sku",
+            lambda: repo.get_by("sku", sku),
+            lambda: raw.by_sku(sku),
+            repeat=repeat,
+            rounds=rounds,
+        ),
+        await compare(
+            f"filtered page, table order ({PAGE})",
+            lambda: repo.find(unsorted),
+            lambda: raw.unsorted_page(PAGE),
+            repeat=repeat,
+            rounds=rounds,
+        ),
+        await compare(
+            "count (filtered)", lambda: repo.count(counted), raw.count, repeat=repeat, rounds=rounds
+        ),
+    ]
 
 
 def codec_cost_us() -> tuple[float, float]:

@@ -54,6 +54,7 @@ from tests.support.entities import (
     build_integrity_registry,
     build_registry,
 )
+from tests.support.round_trips import Calls
 
 
 @pytest.fixture
@@ -70,24 +71,6 @@ async def ddb(
     finally:
         await backend.drop(list(registry))
         await provider.close()
-
-
-class Calls:
-    """Every DynamoDB operation the client sends, with its parameters."""
-
-    def __init__(self, backend: DynamoDbBackend) -> None:
-        self.log: list[tuple[str, dict[str, Any]]] = []
-        backend.client.meta.events.register("before-parameter-build.dynamodb", self._record)
-
-    def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
-        self.log.append((model.name, params))
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _ in self.log]
-
-    def clear(self) -> None:
-        self.log.clear()
 
 
 def widget(n: int, **values: Any) -> Widget:

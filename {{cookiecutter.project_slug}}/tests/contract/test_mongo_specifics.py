@@ -18,7 +18,6 @@ from bson.binary import Binary, UuidRepresentation
 from bson.codec_options import CodecOptions
 from bson.decimal128 import Decimal128
 from bson.errors import InvalidDocument
-from pymongo import monitoring
 from pymongo.errors import (
     BulkWriteError,
     OperationFailure,
@@ -59,28 +58,10 @@ from tests.support.entities import (
     build_integrity_registry,
     build_registry,
 )
+from tests.support.round_trips import CommandLog
 from tests.support.services import free_port
 
 Opener = Callable[..., Any]
-
-
-class CommandLog(monitoring.CommandListener):
-    """Every command the client sends, by name."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-    def count(self, name: str) -> int:
-        return self.names.count(name)
 
 
 @pytest.fixture

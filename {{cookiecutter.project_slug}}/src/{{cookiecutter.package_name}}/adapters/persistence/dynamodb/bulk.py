@@ -1,10 +1,14 @@
 """Batches larger than one transaction: ``add_many`` and ``delete_many`` of many items.
 
-They cannot be atomic (a transaction holds 100 items): plain items go through BatchWriteItem
-in 25s; items whose uniqueness items, reference counters or children must move with them go
-in transactions of up to 100 items, each all-or-nothing. ``add_many`` checks ids, unique
-values and references up front, then raises ``BatchWriteError`` naming exactly the ids that
-were not written.
+They cannot be atomic (a transaction holds 100 items). Plain items go through BatchWriteItem
+in 25s, after one BatchGetItem per 100 ids that refuses ids already taken (BatchWriteItem
+cannot carry conditions). Items whose uniqueness items, reference counters or children must
+move with them go in transactions of up to 100 actions, each all-or-nothing and carrying its
+own conditions, so nothing is read first: ``add_many`` of 1000 items with one unique field is
+20 ``TransactWriteItems`` and nothing else. When a transaction is refused (an id or unique
+value taken, a target missing), what the earlier ones wrote is deleted again and the refusal
+raised, as if the whole batch had been refused; otherwise (a timeout, an undo that failed)
+``BatchWriteError`` names exactly the ids that were not written.
 """
 
 from __future__ import annotations
@@ -18,78 +22,51 @@ from ....ports.errors import (
     BatchWriteError,
     KitError,
     NotFound,
-    ReferenceNotFound,
     TransactionTooLarge,
 )
-from ..common import unique_label
 from .base import Current
-from .batch import WriteRequest, batch_get, batch_write
+from .batch import WriteRequest, batch_write
 from .serialization import Item
 from .staging import TRANSACTION_LIMIT, Conflict, Staging
-from .tables import TTL_ATTRIBUTE, UNIQUE_KEY, UNIQUE_OWNER
+from .tables import TTL_ATTRIBUTE
 
 if TYPE_CHECKING:
     from .repository import DynamoDbRepository, Prepared
 
 
 async def write_large_batch(repo: DynamoDbRepository[Any], prepared: Sequence[Prepared]) -> None:
-    await _precheck_new(repo, prepared)
-    failed = await _write(repo, prepared)
+    if repo.layout.unique_table is None and not repo.spec.references:
+        failed = await _write_plain(repo, prepared)
+    else:
+        failed = await _write_transactions(repo, prepared)
     if failed:
         raise BatchWriteError(repo.spec.name, failed)
 
 
-async def _precheck_new(repo: DynamoDbRepository[Any], prepared: Sequence[Prepared]) -> None:
-    """Refuse a large batch up front when an id or unique value is taken or a reference
-    points at nothing (best effort: BatchWriteItem itself cannot carry conditions)."""
+async def _write_plain(
+    repo: DynamoDbRepository[Any], prepared: Sequence[Prepared]
+) -> list[Hashable]:
+    """BatchWriteItem in 25s, once no id is taken (best effort: a concurrent create of the same
+    id in between is overwritten)."""
     now = repo._now()
     for item in await repo._batch_items([k for k, _, _, _ in prepared], (repo._id, TTL_ATTRIBUTE)):
         if not repo._expired(item, now):
             raise AlreadyExists(repo.spec.name, repo._id, item[repo._id]["S"])
-    for rel in repo.spec.references.values():
-        wanted = {r[rel.local_field] for _, _, r, _ in prepared if r.get(rel.local_field)}
-        target = repo._related(rel.target)
-        found = {
-            item[target._id]["S"]
-            for item in await target._batch_items(sorted(wanted), (target._id, TTL_ATTRIBUTE))
-            if not target._expired(item, now)
-        }
-        for value in sorted(wanted - found, key=str):
-            raise ReferenceNotFound(repo.spec.name, rel.local_field, value, rel.target)
-    if repo.layout.unique_table is None:
-        return
-    claims: dict[str, tuple[tuple[str, ...], tuple[Any, ...], str]] = {}
-    for key, _, record, _ in prepared:
-        for unique_key, (fields, values) in repo._claims(record).items():
-            claims[unique_key] = (fields, values, key)
-    for item in await batch_get(
-        repo._client,
-        repo.layout.unique_table,
-        [{UNIQUE_KEY: {"S": k}} for k in claims],
-        attempts=repo._backend.batch_attempts,
-        what=repo.spec.name,
-    ):
-        fields, values, owner = claims[item[UNIQUE_KEY]["S"]]
-        if item[UNIQUE_OWNER]["S"] != owner and not repo._expired(item, now):
-            value = values[0] if len(values) == 1 else values
-            raise AlreadyExists(repo.spec.name, unique_label(fields), value)
-
-
-async def _write(repo: DynamoDbRepository[Any], prepared: Sequence[Prepared]) -> list[Hashable]:
-    if repo.layout.unique_table is None and not repo.spec.references:
-        requests = [
-            WriteRequest(
-                repo.layout.table,
-                {"PutRequest": {"Item": item}},
-                {repo._id: item[repo._id]},
-                key,
-            )
-            for key, _, _, item in prepared
-        ]
-        return await batch_write(
-            repo._client, requests, attempts=repo._backend.batch_attempts, what=repo.spec.name
+    requests = [
+        WriteRequest(
+            repo.layout.table, {"PutRequest": {"Item": item}}, {repo._id: item[repo._id]}, key
         )
-    # Conditions are needed: transactions of up to 100 items, each all-or-nothing.
+        for key, _, _, item in prepared
+    ]
+    return await batch_write(
+        repo._client, requests, attempts=repo._backend.batch_attempts, what=repo.spec.name
+    )
+
+
+async def _write_transactions(
+    repo: DynamoDbRepository[Any], prepared: Sequence[Prepared]
+) -> list[Hashable]:
+    """Transactions of up to 100 actions, one after the other; returns the ids not written."""
     chunks: list[list[Prepared]] = [[]]
     touched: set[str] = set()
     for entry in prepared:
@@ -99,6 +76,7 @@ async def _write(repo: DynamoDbRepository[Any], prepared: Sequence[Prepared]) ->
             touched = set()
         chunks[-1].append(entry)
         touched |= footprint
+    written: list[str] = []
     failed: list[Hashable] = []
     for chunk in chunks:
         keys = [key for key, _, _, _ in chunk]
@@ -107,14 +85,36 @@ async def _write(repo: DynamoDbRepository[Any], prepared: Sequence[Prepared]) ->
             for entry in chunk:
                 repo._stage_new(staging, entry)
             await staging.commit(repo._client, repo.spec.name)
+            written.extend(keys)
         except BackendUnavailable:
             # A timeout leaves the outcome unknown: look before reporting (if this read
             # fails too, BackendUnavailable propagates: the state cannot be known).
-            written = {i[repo._id]["S"] for i in await repo._batch_items(keys, (repo._id,))}
-            failed.extend(k for k in keys if k not in written)
-        except (KitError, Conflict):
+            present = {i[repo._id]["S"] for i in await repo._batch_items(keys, (repo._id,))}
+            written.extend(k for k in keys if k in present)
+            failed.extend(k for k in keys if k not in present)
+        except Conflict:
             failed.extend(keys)  # cancelled: nothing of this chunk was written
+        except KitError as refusal:  # cancelled: nothing of this chunk was written
+            left = await _undo(repo, written)
+            if left:
+                kept = set(left)
+                raise BatchWriteError(
+                    repo.spec.name, [k for k, _, _, _ in prepared if k not in kept]
+                ) from refusal
+            raise
     return failed
+
+
+async def _undo(repo: DynamoDbRepository[Any], keys: list[str]) -> list[str]:
+    """Delete what an ``add_many`` wrote before one of its transactions was refused; returns
+    the ids still written when that failed."""
+    if not keys:
+        return []
+    try:
+        await delete_in_transactions(repo, keys, plain=False)
+        return []
+    except KitError:
+        return [i[repo._id]["S"] for i in await repo._batch_items(keys, (repo._id,))]
 
 
 async def delete_in_transactions(

@@ -32,8 +32,10 @@ TransactWriteItems. Round trips, outside a unit of work:
   values, references of its own, or cascade/set_null children: 1 GetItem, 1 Query per
   relation that has children (per level of cascade), + 1 transaction.
 - ``add_many``: 1 transaction when it fits in 100 items (all-or-nothing); otherwise
-  BatchWriteItem in 25s (transactions of up to 100 items when unique values or references
-  need conditions) after a pre-check, raising BatchWriteError with exactly the ids not written.
+  transactions of up to 100 actions when unique values or references need conditions (and
+  nothing else: a refused one undoes the earlier ones and raises the refusal), or
+  BatchWriteItem in 25s after a BatchGetItem per 100 ids (``bulk.py``); BatchWriteError names
+  exactly the ids not written.
 - ``delete_many``: 1 BatchGetItem per 100 ids, then BatchWriteItem in 25s, or transactions of
   up to 100 items when uniqueness items, counters or children move with the items.
 A rejected condition is diagnosed from the item DynamoDB returns: NotFound,

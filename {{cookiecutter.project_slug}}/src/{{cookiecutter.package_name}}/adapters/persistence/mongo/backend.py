@@ -169,6 +169,7 @@ class MongoBackend:
         self._transactions = transactions
         self._client_options = dict(client_options or {})
         self._client: AsyncMongoClient[Document] | None = None
+        self._collections: dict[str, AsyncCollection[Document]] = {}  # of this client
         self._specs: dict[str, EntitySpec[Any]] = {}
         self._repositories: dict[str, MongoRepository[Any]] = {}
         self._unit: ContextVar[Unit | None] = ContextVar(f"mongo-unit-{id(self)}", default=None)
@@ -195,6 +196,7 @@ class MongoBackend:
 
     async def close(self) -> None:
         client, self._client = self._client, None
+        self._collections.clear()
         if client is not None:
             await client.close()
 
@@ -296,7 +298,12 @@ class MongoBackend:
         return self.client[self._database_name]
 
     def collection(self, spec: EntitySpec[Any]) -> AsyncCollection[Document]:
-        return self.database[spec.collection]
+        """The entity's collection, built once per client (PyMongo builds a new object, with
+        its options, on every ``database[name]``)."""
+        found = self._collections.get(spec.collection)
+        if found is None:
+            found = self._collections[spec.collection] = self.database[spec.collection]
+        return found
 
     def spec(self, name: str) -> EntitySpec[Any]:
         try:

@@ -49,13 +49,20 @@ def compile_filter(tree: Filter | None, schema: EntitySchema, id_field: str) -> 
 
 
 def all_of(*parts: Document) -> Document:
-    """The AND of query documents, dropping the empty ones."""
+    """The AND of query documents, dropping the empty ones: one document when no two parts
+    name the same key (what a hand-written query looks like), else ``$and``."""
     kept = [p for p in parts if p]
     if not kept:
         return {}
     if len(kept) == 1:
         return kept[0]
-    return {"$and": kept}
+    merged: Document = {}
+    for part in kept:
+        for key, value in part.items():
+            if key in merged:
+                return {"$and": kept}
+            merged[key] = value
+    return merged
 
 
 def _regex(pattern: str, *, ignore_case: bool) -> Document:

@@ -8,9 +8,22 @@ from collections.abc import Sequence
 from functools import cmp_to_key
 from typing import Any, TypeVar
 
-from ....ports.query import FilterInput, Page, PreparedQuery, Query, keyset_cursor, parse_sort
+from pymongo import ASCENDING
+
+from ....ports.query import (
+    And,
+    Condition,
+    Filter,
+    FilterInput,
+    Op,
+    Page,
+    PreparedQuery,
+    Query,
+    keyset_cursor,
+    parse_sort,
+)
 from ..codec import revive
-from ..common import prepare, validate_field
+from ..common import parse_conditions, prepare, validate_field
 from ..evaluation import compare_values, get_path
 from .base import MongoBase
 from .codec import from_bson
@@ -42,6 +55,28 @@ class MongoReads(MongoBase[T]):
 
     async def get_by(self, field: str, value: Any) -> T | None:
         return await self.find_one({field: {"eq": value}})
+
+    async def find_one(self, filter: FilterInput) -> T | None:
+        """``find`` with ``limit=1`` as one ``find_one``: nothing to page (no cursor, no
+        look-ahead row), and no sort when the filter pins a unique field (one match at most)."""
+        tree = parse_conditions(self.spec, filter)
+        where = all_of(compile_filter(tree, self.spec.schema, self._id), self._live())
+        sort = None if self._pins_unique(tree) else [("_id", ASCENDING)]
+        async with self._backend.session() as session:
+            with self._errors():
+                document = await self.collection.find_one(where, sort=sort, session=session)
+        return None if document is None else self._entity(document)
+
+    def _pins_unique(self, tree: Filter | None) -> bool:
+        """Whether ``tree`` requires a single-field unique key (or the id) to equal a value."""
+        conditions = tree.items if isinstance(tree, And) else (tree,)
+        return any(
+            isinstance(c, Condition)
+            and c.op is Op.EQ
+            and c.value is not None
+            and (c.field == self._id or (c.field,) in self.spec.unique_keys)
+            for c in conditions
+        )
 
     async def find(self, query: Query | None = None) -> Page[T]:
         prepared = prepare(self.spec, query)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pymongo import UpdateOne
+
 from ....ports.errors import KitError, ReferenceNotFound, StillReferenced
 from ..common import referencing
 from ..registry import OnDelete
@@ -66,6 +68,14 @@ class Ref:
 
 
 Holds = Counter[tuple[Ref, Any]]  # (relation, target id) -> how many children
+
+
+def _by_target(held: Holds) -> dict[str, list[tuple[tuple[Ref, Any], int]]]:
+    """The holds grouped by target entity (one collection each), in order."""
+    groups: dict[str, list[tuple[tuple[Ref, Any], int]]] = {}
+    for key, count in held.items():
+        groups.setdefault(key[0].target, []).append((key, count))
+    return groups
 
 
 def counted(document: Mapping[str, Any], ref: Ref) -> int:
@@ -145,18 +155,60 @@ class MongoReferences(MongoBase[T]):
     async def _hold(self, held: Holds, session: AsyncClientSession | None) -> None:
         """Count the children about to point at each target; ``ReferenceNotFound`` (and what
         was counted is given back) when a target is missing, expired or being deleted."""
+        if session is not None and len(held) > 1:
+            await self._hold_together(held, session)
+            return
         taken: Holds = Counter()
         try:
             for (ref, value), count in held.items():
                 target = self._backend.repo(ref.target)
-                where = all_of({"_id": to_bson(value)}, target._live(), {DELETING: {"$ne": True}})
                 with self._errors():
                     result = await target.collection.update_one(
-                        where, {"$inc": {ref.counter: count}}, session=session
+                        all_of({"_id": to_bson(value)}, target._holdable()),
+                        {"$inc": {ref.counter: count}},
+                        session=session,
                     )
                 if not result.matched_count:
                     raise ReferenceNotFound(self.spec.name, ref.field, value, ref.target)
                 taken[(ref, value)] = count
+        except BaseException:
+            await self._release(taken, session, compensating=True)
+            raise
+
+    def _holdable(self) -> Document:
+        """Documents a new reference may point at: live and not being deleted."""
+        return all_of(self._live(), {DELETING: {"$ne": True}})
+
+    async def _hold_together(self, held: Holds, session: AsyncClientSession) -> None:
+        """``_hold`` in a transaction: the counters of one target collection in one ``update``
+        command. When fewer targets matched than were named, one read (in the same snapshot)
+        says which; what was counted is given back before ``ReferenceNotFound``, so a unit of
+        work that goes on keeps exact counters."""
+        taken: Holds = Counter()
+        try:
+            for name, entries in _by_target(held).items():
+                target = self._backend.repo(name)
+                holdable = target._holdable()
+                requests = [
+                    UpdateOne(
+                        all_of({"_id": to_bson(value)}, holdable), {"$inc": {ref.counter: count}}
+                    )
+                    for (ref, value), count in entries
+                ]
+                with self._errors():
+                    result = await target.collection.bulk_write(requests, session=session)
+                if result.matched_count == len(requests):
+                    taken.update(dict(entries))
+                    continue
+                wanted = [to_bson(value) for (_, value), _ in entries]
+                with self._errors():
+                    found = await target.collection.distinct(
+                        "_id", all_of({"_id": {"$in": wanted}}, holdable), session=session
+                    )
+                present = set(found)
+                taken.update({key: count for key, count in entries if to_bson(key[1]) in present})
+                ref, value = next(key for key, _ in entries if to_bson(key[1]) not in present)
+                raise ReferenceNotFound(self.spec.name, ref.field, value, ref.target)
         except BaseException:
             await self._release(taken, session, compensating=True)
             raise
@@ -166,7 +218,24 @@ class MongoReferences(MongoBase[T]):
     ) -> None:
         """Lower the counters of targets children no longer point at. Outside a transaction a
         failure only leaves a counter too high (logged); inside one it fails the transaction,
-        unless this undoes a write that failed anyway."""
+        unless this undoes a write that failed anyway. In a transaction, one ``update`` command
+        per target collection."""
+        if session is not None and len(held) > 1:
+            for name, entries in _by_target(held).items():
+                requests = [
+                    UpdateOne({"_id": to_bson(value)}, {"$inc": {ref.counter: -count}})
+                    for (ref, value), count in entries
+                ]
+                try:
+                    with self._errors():
+                        await self._backend.repo(name).collection.bulk_write(
+                            requests, session=session
+                        )
+                except KitError:
+                    if not compensating:
+                        raise
+                    log.warning("mongo: could not release references to %s", name)
+            return
         for (ref, value), count in held.items():
             target = self._backend.repo(ref.target)
             try:

@@ -76,7 +76,11 @@ target; ``(+1)``: the commit, when the write runs in a transaction of its own)
 
 - ``get``, ``get_many``, ``find``, ``count``, ``exists``, ``distinct``: 1.
 - ``add``: 1 without references; ``r + 1`` (+1) with.
-- ``add_many``: ``t + 1`` (+1 with transactions), ``t`` the distinct targets of the batch.
+- ``add_many``: 1 ``insert`` (PyMongo splits only past 100,000 documents or 48 MB) plus the
+  counters: in a transaction one ``update`` per target collection (+1 the commit), without
+  one ``t``, the distinct targets of the batch (each must be known to be counted before the
+  next, so that a missing one gives back exactly what was counted). In a transaction every
+  write also releases counters with one ``update`` per target collection.
 - ``update_fields``: 2 (read, guarded write); ``2 + 2m`` (+1) when references move. A retry
   after a concurrent write repeats them.
 - ``update``: 1 for an entity without references (the version guard is in the filter); like
