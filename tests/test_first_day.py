@@ -117,7 +117,7 @@ async def client(
     app = create_app(memory_settings(tmp_path, **overrides))
     try:
         async with app.router.lifespan_context(app):
-            await app.state.identity_provider.ensure_user(
+            await app.state.services.identity_provider.ensure_user(
                 EDITOR[0], EDITOR[0], EDITOR[1], roles=("editor",)
             )
             transport = httpx.ASGITransport(app=app)
