@@ -177,6 +177,8 @@ def _parse_group(
 def _parse_field(
     name: str, value: Any, schema: EntitySchema | None, relations: Sequence[str]
 ) -> list[Filter]:
+    if type(value) in _JSON_SCALARS and schema is not None:  # equality, the usual test
+        return [_checked(name, Op.EQ, value, schema, relations)]
     if isinstance(value, Mapping):
         if not value:
             raise InvalidQuery(f"empty operator object for {name!r}")
@@ -184,38 +186,39 @@ def _parse_field(
         if unknown:
             known = ", ".join(op.value for op in Op)
             raise InvalidQuery(f"unknown operator(s) {unknown!r} for {name!r}; use one of: {known}")
-        conditions = [_condition(name, OPERATOR_ALIASES[k.lower()], v) for k, v in value.items()]
+        tests = [_operation(name, OPERATOR_ALIASES[k.lower()], v) for k, v in value.items()]
     elif isinstance(value, list | tuple | set | frozenset):
-        conditions = [_condition(name, Op.IN, list(value))]
+        tests = [_operation(name, Op.IN, list(value))]
     else:
-        conditions = [_condition(name, Op.EQ, value)]
+        tests = [_operation(name, Op.EQ, value)]
     if schema is not None:
-        return [_checked(c.field, c.op, c.value, schema, relations) for c in conditions]
-    return list(conditions)
+        return [_checked(name, op, operand, schema, relations) for op, operand in tests]
+    return [Condition(name, op, operand) for op, operand in tests]
 
 
-def _condition(name: str, op: Op, value: Any) -> Condition:
+def _operation(name: str, op: Op, value: Any) -> tuple[Op, Any]:
+    """The operator and operand of one test of ``name``, their shapes checked."""
     # generic-repo wrote {"exists": False}; it means "does not exist" here.
     if op in (Op.EXISTS, Op.NOT_EXISTS):
         if not isinstance(value, bool):
             raise InvalidQuery(f"{op.value!r} on {name!r} takes true or false")
         exists = value if op is Op.EXISTS else not value
-        return Condition(name, Op.EXISTS if exists else Op.NOT_EXISTS, None)
+        return (Op.EXISTS if exists else Op.NOT_EXISTS), None
     if op is Op.BETWEEN:
         if not isinstance(value, list | tuple) or len(value) != 2:
             raise InvalidQuery(f"'between' on {name!r} takes a list of two values [low, high]")
-        return Condition(name, op, (value[0], value[1]))
+        return op, (value[0], value[1])
     if op in (Op.IN, Op.NOT_IN):
         if not isinstance(value, list | tuple | set | frozenset):
             raise InvalidQuery(f"{op.value!r} on {name!r} takes a list of values")
         if len(value) > MAX_IN_VALUES:
             raise InvalidQuery(f"{op.value!r} on {name!r} takes at most {MAX_IN_VALUES} values")
-        return Condition(name, op, tuple(value))
+        return op, tuple(value)
     if op in _STRING_OPS and not isinstance(value, str):
         raise InvalidQuery(f"{op.value!r} on {name!r} takes a string")
     if op in _ORDER_OPS and value is None:
         raise InvalidQuery(f"{op.value!r} on {name!r} cannot compare with null")
-    return Condition(name, op, value)
+    return op, value
 
 
 def _validate(tree: Filter, schema: EntitySchema, relations: Sequence[str]) -> Filter:

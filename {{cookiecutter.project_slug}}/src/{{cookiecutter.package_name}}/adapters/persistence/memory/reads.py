@@ -16,13 +16,20 @@ from itertools import islice
 from typing import Any, TypeVar
 
 from ....ports.errors import InvalidCursor
-from ....ports.query import Filter, FilterInput, Page, Query, parse_equality, parse_sort
+from ....ports.query import (
+    Filter,
+    FilterInput,
+    Page,
+    Query,
+    parse_equality,
+    parse_filter,
+    parse_sort,
+)
 from ..codec import revive
 from ..common import (
     DerivedReads,
     build_page,
     expired,
-    parse_conditions,
     prepare,
     validate_field,
 )
@@ -124,12 +131,17 @@ class MemoryReads(DerivedReads[T]):
         return self._first(parse_equality(field, value, self.spec.schema))
 
     async def find_one(self, filter: FilterInput) -> T | None:
-        return self._first(parse_conditions(self.spec, filter))
+        return self._first(parse_filter(filter, self.spec.schema))
 
     def _first(self, tree: Filter | None) -> T | None:
         """``find(Query(filter=tree, limit=1))``'s row, without the page and its cursor."""
-        found = self._ordered(tree, False, None, 1)
-        return self._read(found[0]) if found else None
+        keys, rest = self._table.candidates(tree)
+        if rest is None and len(keys) <= 1:  # by id or by a unique value: nothing to order
+            row = self._row(next(iter(keys))) if keys else None
+        else:
+            found = self._ordered(tree, False, None, 1)
+            row = found[0] if found else None
+        return None if row is None else self._read(row)
 
     async def find(self, query: Query | None = None) -> Page[T]:
         prepared = prepare(self.spec, query)
@@ -152,14 +164,14 @@ class MemoryReads(DerivedReads[T]):
         return build_page(self.spec, rows, prepared, self._read)
 
     async def count(self, filter: FilterInput | None = None) -> int:
-        tree = parse_conditions(self.spec, filter)
+        tree = parse_filter(filter, self.spec.schema)
         keys, rest = self._table.candidates(tree)
         if rest is None and self.spec.ttl_field is None:
             return len(keys)
         return sum(1 for _ in self._scan(keys, rest))
 
     async def exists(self, filter: FilterInput | None = None) -> bool:
-        return next(self._matching(parse_conditions(self.spec, filter)), None) is not None
+        return next(self._matching(parse_filter(filter, self.spec.schema)), None) is not None
 
     async def distinct(self, field: str, filter: FilterInput | None = None) -> list[Any]:
         validate_field(self.spec, field)
@@ -167,7 +179,7 @@ class MemoryReads(DerivedReads[T]):
         info = self.spec.schema.resolve(field)
         assert info is not None
         seen: dict[Any, None] = {}
-        for row in self._matching(parse_conditions(self.spec, filter)):
+        for row in self._matching(parse_filter(filter, self.spec.schema)):
             value = get_path(row, field)
             if value is not None:
                 seen.setdefault(value, None)
