@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from ...ports.errors import (
@@ -85,6 +85,42 @@ def apply_changes(spec: EntitySpec[T], current: T, changes: Mapping[str, Any]) -
     normalisation included); refuses the id, the version and unknown fields."""
     check_changes(spec, changes)
     return through_domain(spec, {**to_record(current), **changes})
+
+
+class GuardedFieldUpdates(Generic[T]):
+    """update_fields for a repository whose writes go through _guarded_write (read the
+    row, build the new entity through the domain, write it guarded by what was read): memory
+    and MongoDB."""
+
+    spec: EntitySpec[T]
+
+    async def _guarded_write(
+        self,
+        key: str,
+        change: Callable[[T], T],
+        expected_version: int | None,
+        conditions: FilterInput | None,
+        rejection_message: str | None,
+    ) -> T:
+        raise NotImplementedError
+
+    async def update_fields(
+        self,
+        id: str,
+        changes: Mapping[str, Any],
+        *,
+        expected_version: int | None = None,
+        conditions: FilterInput | None = None,
+        rejection_message: str | None = None,
+    ) -> T:
+        check_changes(self.spec, changes)
+        return await self._guarded_write(
+            id,
+            lambda current: apply_changes(self.spec, current, changes),
+            expected_version,
+            conditions,
+            rejection_message,
+        )
 
 
 def through_domain(spec: EntitySpec[T], entity: T | Mapping[str, Any]) -> T:

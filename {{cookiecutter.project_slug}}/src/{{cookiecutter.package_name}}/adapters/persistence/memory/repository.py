@@ -23,8 +23,7 @@ from ....ports.query import FilterInput
 from ....ports.schema import SCALAR_KINDS, FieldInfo, Kind
 from ..codec import is_plain, own_record_reader, plain_copy, to_record
 from ..common import (
-    apply_changes,
-    check_changes,
+    GuardedFieldUpdates,
     diagnose_write,
     entity_id,
     parse_conditions,
@@ -52,7 +51,7 @@ def _may_share(info: FieldInfo) -> bool:
     return info.kind not in SCALAR_KINDS
 
 
-class MemoryRepository(MemoryReads[T]):
+class MemoryRepository(GuardedFieldUpdates[T], MemoryReads[T]):
     def __init__(self, spec: EntitySpec[T], table: Table, backend: MemoryBackend) -> None:
         self.spec = spec
         self._table = table
@@ -149,24 +148,6 @@ class MemoryRepository(MemoryReads[T]):
             key,
             lambda _current: validated,
             version_of(self.spec, entity),
-            conditions,
-            rejection_message,
-        )
-
-    async def update_fields(
-        self,
-        id: str,
-        changes: Mapping[str, Any],
-        *,
-        expected_version: int | None = None,
-        conditions: FilterInput | None = None,
-        rejection_message: str | None = None,
-    ) -> T:
-        check_changes(self.spec, changes)
-        return await self._guarded_write(
-            id,
-            lambda current: apply_changes(self.spec, current, changes),
-            expected_version,
             conditions,
             rejection_message,
         )

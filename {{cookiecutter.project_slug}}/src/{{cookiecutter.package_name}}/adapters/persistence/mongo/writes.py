@@ -15,8 +15,7 @@ from ....ports.errors import AlreadyExists, ConcurrencyConflict
 from ....ports.query import FilterInput
 from ..codec import to_record
 from ..common import (
-    apply_changes,
-    check_changes,
+    GuardedFieldUpdates,
     diagnose_write,
     entity_id,
     new_entity,
@@ -51,7 +50,7 @@ def _set_stage(fields: Mapping[str, Any]) -> list[Document]:
     return [{"$set": {name: {"$literal": value} for name, value in fields.items()}}]
 
 
-class MongoWrites(MongoReferences[T]):
+class MongoWrites(GuardedFieldUpdates[T], MongoReferences[T]):
     # --- inserts -----------------------------------------------------------------------------
 
     async def add(self, entity: T) -> T:
@@ -147,24 +146,6 @@ class MongoWrites(MongoReferences[T]):
             if not result.matched_count:
                 raise await self._why_not(key, expected, rejection_message, session)
         return self._entity(document)
-
-    async def update_fields(
-        self,
-        id: str,
-        changes: Mapping[str, Any],
-        *,
-        expected_version: int | None = None,
-        conditions: FilterInput | None = None,
-        rejection_message: str | None = None,
-    ) -> T:
-        check_changes(self.spec, changes)
-        return await self._guarded_write(
-            id,
-            lambda current: apply_changes(self.spec, current, changes),
-            expected_version,
-            conditions,
-            rejection_message,
-        )
 
     async def _guarded_write(
         self,
