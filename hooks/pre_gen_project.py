@@ -22,7 +22,7 @@ PYTHON_VERSIONS = ("3.12", "3.13", "3.14")
 CHOICES = {
     "repository_backend": ("memory", "postgres", "mongo", "dynamodb"),
     "storage_backend": ("local", "s3"),
-    "identity_backend": ("memory", "cognito"),
+    "identity_backend": ("repository", "memory", "cognito"),
 }
 
 SLUG_RE = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*$")

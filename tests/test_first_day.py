@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,10 @@ def remove_the_example(project: Path) -> None:
             shutil.rmtree(project / words[2])
         elif words[:1] == ["rm"]:
             (project / words[1]).unlink()
+        elif words[:2] == ["sed", "-i"]:
+            before = (project / words[-1]).read_text()
+            subprocess.run(line, shell=True, cwd=project, check=True)
+            assert (project / words[-1]).read_text() != before, f"changed nothing: {line}"
         elif words:
             pytest.fail(f"the guide asks for a step this test cannot do: {line}")
     delete, replacement = (block.strip() for block in code_blocks(guide, "python")[:2])

@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from .adapters.persistence.registry import PersistenceBackend
-from .ports.identity import IdentityProvider, TokenVerifier
+from .adapters.persistence.registry import PersistenceBackend, RepositoryProvider
+from .ports.identity import IdentityProvider, TokenRevocations, TokenVerifier
+from .ports.messages import MessageSender
 from .ports.storage import ObjectStorage
+from .ports.throttle import AttemptLimiter, Scope, ThrottlePolicy
 from .settings import IdentityBackend, PersistenceKitSettings, StorageBackend
 
 if TYPE_CHECKING:
-    from .adapters.identity.memory import CodeSink
+    from .adapters.identity.repository import RepositorySource
     from .adapters.observability.otel import Telemetry, TelemetryOptions
 
 # --- extras ------------------------------------------------------------------------------------
@@ -219,47 +221,71 @@ def _storage_cache_key(settings: PersistenceKitSettings) -> tuple[object, ...]:
 # --- identity and tokens -----------------------------------------------------------------------
 
 
-def memory_identity(
-    settings: PersistenceKitSettings, *, code_sink: CodeSink | None = None
-) -> IdentityProvider:
-    """The in-process provider of ``IDENTITY_BACKEND=memory`` (argon2id, HS256 tokens).
+def message_sender(settings: PersistenceKitSettings) -> MessageSender:
+    """Where codes and notices to account owners go: the log (with the codes only outside
+    production). Replace it with your mail or SMS adapter (``ports/messages.py``)."""
+    from .adapters.messages import LoggingMessageSender
 
-    ``code_sink`` receives confirmation/reset codes and generated seed passwords; by default
-    they are logged outside production and discarded in production."""
+    return LoggingMessageSender(reveal_codes=not settings.is_production)
+
+
+def _account_options(settings: PersistenceKitSettings, messages: MessageSender) -> dict[str, Any]:
+    """What the repository and memory providers share: tokens, codes, argon2 cost."""
     from argon2 import PasswordHasher
 
-    from .adapters.identity.memory import (
-        MemorySecurityProvider,
-        discard_code_sink,
-        logging_code_sink,
-    )
-
-    sink = code_sink or (discard_code_sink if settings.is_production else logging_code_sink)
-    return MemorySecurityProvider(
-        jwt_secret=settings.jwt_secret.get_secret_value(),
-        jwt_issuer=settings.jwt_issuer,
-        jwt_audience=settings.jwt_audience,
-        access_token_ttl_seconds=settings.access_token_ttl_seconds,
-        refresh_token_ttl_seconds=settings.refresh_token_ttl_seconds,
-        leeway_seconds=settings.jwt_leeway_seconds,
-        code_sink=sink,
-        confirmation_code_ttl_seconds=settings.confirmation_code_ttl_seconds,
-        reset_code_ttl_seconds=settings.password_reset_code_ttl_seconds,
-        max_code_attempts=settings.max_code_attempts,
-        seed_role_users=settings.memory_seed_role_users,
-        seed_role_codes=settings.memory_seed_role_codes,
-        seed_user_domain=settings.memory_seed_user_domain,
-        seed_password=_secret(settings.memory_seed_password),
-        password_hasher=PasswordHasher(
+    return {
+        "jwt_secret": settings.jwt_secret.get_secret_value(),
+        "jwt_issuer": settings.jwt_issuer,
+        "jwt_audience": settings.jwt_audience,
+        "access_token_ttl_seconds": settings.access_token_ttl_seconds,
+        "refresh_token_ttl_seconds": settings.refresh_token_ttl_seconds,
+        "refresh_grace_seconds": settings.refresh_token_grace_seconds,
+        "leeway_seconds": settings.jwt_leeway_seconds,
+        "messages": messages,
+        "confirmation_code_ttl_seconds": settings.confirmation_code_ttl_seconds,
+        "reset_code_ttl_seconds": settings.password_reset_code_ttl_seconds,
+        "max_code_attempts": settings.max_code_attempts,
+        "seed_role_users": settings.memory_seed_role_users,
+        "seed_role_codes": settings.memory_seed_role_codes,
+        "seed_user_domain": settings.memory_seed_user_domain,
+        "seed_password": _secret(settings.memory_seed_password),
+        "password_hasher": PasswordHasher(
             time_cost=settings.argon2_time_cost,
             memory_cost=settings.argon2_memory_cost_kib,
             parallelism=settings.argon2_parallelism,
         ),
-    )
+    }
 
 
-def cognito_identity(settings: PersistenceKitSettings) -> IdentityProvider:
-    """The Cognito user pool of ``IDENTITY_BACKEND=cognito``, through aioboto3."""
+def repository_identity(
+    settings: PersistenceKitSettings,
+    repositories: RepositorySource,
+    messages: MessageSender | None = None,
+) -> IdentityProvider:
+    """``IDENTITY_BACKEND=repository``: accounts stored through the service's repositories
+    (argon2id, HS256 tokens), shared by every worker and replica."""
+    from .adapters.identity.repository import RepositoryIdentityProvider
+
+    options = _account_options(settings, messages or message_sender(settings))
+    return RepositoryIdentityProvider(repositories, **options)
+
+
+def memory_identity(
+    settings: PersistenceKitSettings, messages: MessageSender | None = None
+) -> IdentityProvider:
+    """``IDENTITY_BACKEND=memory``: the same flows with the accounts in this process (tests,
+    demos)."""
+    from .adapters.identity.memory import MemorySecurityProvider
+
+    options = _account_options(settings, messages or message_sender(settings))
+    return MemorySecurityProvider(**options)
+
+
+def cognito_identity(
+    settings: PersistenceKitSettings, messages: MessageSender | None = None
+) -> IdentityProvider:
+    """The Cognito user pool of ``IDENTITY_BACKEND=cognito``, through aioboto3. Cognito sends
+    its own codes; ``messages`` gets the adapter's notices (a taken username's owner)."""
     require_extra("aws", "IDENTITY_BACKEND=cognito")
     from .adapters.identity.cognito import CognitoIdentityProvider
 
@@ -273,11 +299,15 @@ def cognito_identity(settings: PersistenceKitSettings) -> IdentityProvider:
         aws_access_key_id=_secret(settings.aws_access_key_id),
         aws_secret_access_key=_secret(settings.aws_secret_access_key),
         read_timeout_seconds=settings.request_timeout_seconds,
+        messages=messages or message_sender(settings),
     )
 
 
-def hs256_verifier(settings: PersistenceKitSettings) -> TokenVerifier:
-    """The verifier of the memory provider's HS256 tokens (``IDENTITY_BACKEND=memory``)."""
+def hs256_verifier(
+    settings: PersistenceKitSettings, identity: IdentityProvider | None = None
+) -> TokenVerifier:
+    """The verifier of the repository and memory providers' HS256 tokens. Given the provider,
+    it also refuses revoked tokens (``TOKEN_REVOCATION_CHECK_SECONDS``)."""
     from .adapters.tokens.hs256 import Hs256TokenVerifier
 
     return Hs256TokenVerifier(
@@ -285,6 +315,8 @@ def hs256_verifier(settings: PersistenceKitSettings) -> TokenVerifier:
         settings.jwt_issuer,
         settings.jwt_audience,
         leeway_seconds=settings.jwt_leeway_seconds,
+        revocations=identity if isinstance(identity, TokenRevocations) else None,
+        revocation_check_seconds=settings.token_revocation_check_seconds,
     )
 
 
@@ -315,19 +347,75 @@ def _cognito_ids(settings: PersistenceKitSettings) -> tuple[str, str]:
 
 
 def get_identity_provider(
-    settings: PersistenceKitSettings, *, code_sink: CodeSink | None = None
+    settings: PersistenceKitSettings,
+    *,
+    messages: MessageSender | None = None,
+    repositories: RepositorySource | None = None,
 ) -> IdentityProvider:
-    """A new provider for ``IDENTITY_BACKEND`` (persistence-kit's name)."""
+    """A new provider for ``IDENTITY_BACKEND`` (persistence-kit's name). The repository
+    provider stores through ``repositories``, by default the running service's (``activate``)."""
     if settings.identity_backend is IdentityBackend.COGNITO:
-        return cognito_identity(settings)
-    return memory_identity(settings, code_sink=code_sink)
+        return cognito_identity(settings, messages)
+    if settings.identity_backend is IdentityBackend.REPOSITORY:
+        if repositories is None:
+            from .adapters.persistence.persistence_kit import active_provider
+
+            repositories = active_provider("get_identity_provider()")
+        return repository_identity(settings, repositories, messages)
+    return memory_identity(settings, messages)
 
 
-def get_token_verifier(settings: PersistenceKitSettings) -> TokenVerifier:
-    """A new token verifier for ``IDENTITY_BACKEND`` (persistence-kit's name)."""
+def get_token_verifier(
+    settings: PersistenceKitSettings, identity: IdentityProvider | None = None
+) -> TokenVerifier:
+    """A new token verifier for ``IDENTITY_BACKEND`` (persistence-kit's name); given the
+    provider, HS256 tokens are also checked for revocation."""
     if settings.identity_backend is IdentityBackend.COGNITO:
         return cognito_verifier(settings)
-    return hs256_verifier(settings)
+    return hs256_verifier(settings, identity)
+
+
+# --- attempt limits ----------------------------------------------------------------------------
+
+
+def throttle_policies(settings: PersistenceKitSettings) -> dict[Scope, ThrottlePolicy]:
+    """Each throttle scope's policy: its own maximum, the shared window and locks."""
+
+    def policy(max_attempts: int) -> ThrottlePolicy:
+        return ThrottlePolicy(
+            max_attempts=max_attempts,
+            window_seconds=settings.throttle_window_seconds,
+            lock_seconds=settings.throttle_lock_seconds,
+            max_lock_seconds=settings.throttle_max_lock_seconds,
+        )
+
+    return {
+        Scope.LOGIN_ACCOUNT: policy(settings.login_max_attempts_per_account),
+        Scope.LOGIN_ADDRESS: policy(settings.login_max_attempts_per_address),
+        Scope.CODE_ACCOUNT: policy(settings.code_max_attempts_per_account),
+        Scope.CODE_ADDRESS: policy(settings.code_max_attempts_per_address),
+        Scope.CODE_REQUEST_ACCOUNT: policy(settings.code_requests_per_account),
+        Scope.CODE_REQUEST_ADDRESS: policy(settings.code_requests_per_address),
+        Scope.REGISTER_ADDRESS: policy(settings.registrations_per_address),
+    }
+
+
+def auth_attempt_limiter(
+    settings: PersistenceKitSettings, repositories: RepositoryProvider
+) -> AttemptLimiter:
+    """The /auth throttle: counters stored through ``repositories`` (so shared by every process
+    on the same database), named by a digest keyed with ``CURSOR_SECRET``; or nothing at all
+    with ``THROTTLE_ENABLED=false``. An app whose features do not register the counters
+    (``features/identity.py`` does) counts in this process only, and production refuses it."""
+    from .adapters.throttle import RepositoryAttemptLimiter, UnlimitedAttempts, counter_source
+
+    if not settings.throttle_enabled:
+        return UnlimitedAttempts()
+    return RepositoryAttemptLimiter(
+        counter_source(repositories, allow_private=not settings.is_production),
+        throttle_policies(settings),
+        key_secret=settings.cursor_secret.get_secret_value(),
+    )
 
 
 # --- traces and metrics ------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from .application.admin import admin_seeder
 from .application.seeding import ConfigRegistry, SeederProvider, upsert_seeder
 from .application.use_cases import UseCases
 from .builders import (
+    auth_attempt_limiter,
     cognito_identity,
     cognito_verifier,
     dynamodb_backend,
@@ -38,9 +39,11 @@ from .builders import (
     local_storage,
     memory_backend,
     memory_identity,
+    message_sender,
     mongo_backend,
     otel_telemetry,
     postgres_backend,
+    repository_identity,
     s3_storage,
 )
 from .features.feature import Feature
@@ -152,17 +155,25 @@ class Container(containers.DeclarativeContainer):
         s3=providers.Singleton(s3_storage, settings),
     )
 
+    # Codes and notices to account owners (ports/messages.py): swap in a mail adapter here.
+    messages = providers.Singleton(message_sender, settings)
+
     identity_provider = providers.Selector(
         providers.Callable(_choice, settings, "identity_backend"),
-        memory=providers.Singleton(memory_identity, settings),
-        cognito=providers.Singleton(cognito_identity, settings),
+        repository=providers.Singleton(repository_identity, settings, repositories, messages),
+        memory=providers.Singleton(memory_identity, settings, messages),
+        cognito=providers.Singleton(cognito_identity, settings, messages),
     )
 
     token_verifier = providers.Selector(
         providers.Callable(_choice, settings, "identity_backend"),
-        memory=providers.Singleton(hs256_verifier, settings),
+        repository=providers.Singleton(hs256_verifier, settings, identity_provider),
+        memory=providers.Singleton(hs256_verifier, settings, identity_provider),
         cognito=providers.Singleton(cognito_verifier, settings),
     )
+
+    # The /auth throttle: counters on the repository backend (ports/throttle.py).
+    attempt_limiter = providers.Singleton(auth_attempt_limiter, settings, repositories)
 
     # Tests override it with a Telemetry of in-memory exporters.
     telemetry = providers.Singleton(otel_telemetry, settings)
@@ -181,6 +192,7 @@ class Container(containers.DeclarativeContainer):
         object_storage=object_storage,
         identity_provider=identity_provider,
         token_verifier=token_verifier,
+        attempt_limiter=attempt_limiter,
         use_cases=use_cases,
         page_sizes=providers.Factory(
             PageSizes,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from .adapters.persistence.registry import EntityRegistry, ensure_registry_initialized
 from .features.feature import Feature
+from .features.identity import IDENTITY
 from .features.library import LIBRARY  # the example: see docs/removing-the-example.md
 
-FEATURES: tuple[Feature, ...] = (LIBRARY,)
+FEATURES: tuple[Feature, ...] = (IDENTITY, LIBRARY)
 
 
 def build_registry(

@@ -34,7 +34,8 @@ class StorageBackend(StrEnum):
 
 
 class IdentityBackend(StrEnum):
-    MEMORY = "memory"
+    REPOSITORY = "repository"  # accounts on the repository backend (any worker, any replica)
+    MEMORY = "memory"  # the same flows in this process only: tests and demos
     COGNITO = "cognito"
 
 
@@ -131,6 +132,12 @@ class PersistenceKitSettings(BaseSettings):
     password_reset_code_ttl_seconds: int = Field(default=900, gt=0)
     confirmation_code_ttl_seconds: int = Field(default=24 * 3600, gt=0)
     max_code_attempts: int = Field(default=5, ge=1)
+    # A refresh token presented again this soon after its rotation gives the same new pair
+    # (parallel refreshes, two tabs) instead of counting as a replay that ends the session.
+    refresh_token_grace_seconds: float = Field(default=30, ge=0, le=300)
+    # How long the HS256 verifier trusts an account's cached token version: the longest a token
+    # keeps working after logout, a password change, a role change, disable or delete.
+    token_revocation_check_seconds: float = Field(default=5, ge=0, le=300)
     # memory provider: one sandbox user per role code (username = role, e-mail role@domain);
     # password MEMORY_SEED_PASSWORD, or generated and logged once (never a fixed literal)
     memory_seed_role_users: bool = False
@@ -153,6 +160,26 @@ class PersistenceKitSettings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    # Throttling of /auth (counters on the repository backend, shared by every process on it;
+    # docs/identity.md#throttling): N attempts per window per account and per client address,
+    # then HTTP 429 and a lock that doubles on each lockout, up to the max.
+    throttle_enabled: bool = True
+    login_max_attempts_per_account: int = Field(default=5, ge=1)
+    login_max_attempts_per_address: int = Field(default=50, ge=1)
+    code_max_attempts_per_account: int = Field(default=5, ge=1)  # confirm and reset codes
+    code_max_attempts_per_address: int = Field(default=50, ge=1)
+    code_requests_per_account: int = Field(default=3, ge=1)  # forgot-password
+    code_requests_per_address: int = Field(default=20, ge=1)
+    registrations_per_address: int = Field(default=20, ge=1)
+    throttle_window_seconds: int = Field(default=900, gt=0)
+    throttle_lock_seconds: int = Field(default=60, gt=0)
+    throttle_max_lock_seconds: int = Field(default=3600, gt=0)
+
+    @model_validator(mode="after")
+    def _check_throttle_locks(self) -> Self:
+        if self.throttle_max_lock_seconds < self.throttle_lock_seconds:
+            raise ValueError("THROTTLE_MAX_LOCK_SECONDS cannot be less than THROTTLE_LOCK_SECONDS")
+        return self
 
     @property
     def cognito_effective_region(self) -> str:
@@ -256,7 +283,7 @@ class PersistenceKitSettings(BaseSettings):
                     f"STORAGE_SIGNING_SECRET must be at least {MIN_HS256_SECRET_BYTES} bytes"
                 )
         secret = self.jwt_secret.get_secret_value()
-        if self.identity_backend is IdentityBackend.MEMORY:
+        if self.identity_backend in (IdentityBackend.MEMORY, IdentityBackend.REPOSITORY):
             if secret.lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("JWT_SECRET is a placeholder; set a real secret in production")
             if len(secret.encode()) < MIN_HS256_SECRET_BYTES:

@@ -9,7 +9,11 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from {{cookiecutter.package_name}}.adapters.http.deps import get_identity_provider, get_token_verifier
+from {{cookiecutter.package_name}}.adapters.http.deps import (
+    get_attempt_limiter,
+    get_identity_provider,
+    get_token_verifier,
+)
 from {{cookiecutter.package_name}}.adapters.http.errors import install_error_handlers
 from {{cookiecutter.package_name}}.adapters.http.routers.auth import build_auth_router
 from {{cookiecutter.package_name}}.adapters.http.security import (
@@ -17,25 +21,28 @@ from {{cookiecutter.package_name}}.adapters.http.security import (
     OptionalCurrentUser,
     require_roles,
 )
+from {{cookiecutter.package_name}}.adapters.identity.memory import MemorySecurityProvider
+from {{cookiecutter.package_name}}.adapters.throttle import UnlimitedAttempts
 from {{cookiecutter.package_name}}.ports.identity import Principal
 
 from tests.support.identity import (
     OTHER_PASSWORD,
     STRONG_PASSWORD,
     CodeBox,
-    hs256_verifier,
+    ManualClock,
     memory_provider,
+    revoking_verifier,
 )
 
 
-def build_app(codes: CodeBox) -> FastAPI:
+def build_app(codes: CodeBox, identity: MemorySecurityProvider) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    identity = memory_provider(codes, seed_role_users=True, seed_role_codes=("admin", "operator"))
-    verifier = hs256_verifier()
+    verifier = revoking_verifier(identity)
     # The routes' ports, without the rest of the service (FastAPI's own override mechanism).
     app.dependency_overrides[get_identity_provider] = lambda: identity
     app.dependency_overrides[get_token_verifier] = lambda: verifier
+    app.dependency_overrides[get_attempt_limiter] = UnlimitedAttempts  # see test_throttle_api.py
     app.include_router(build_auth_router())
 
     @app.get("/admin-only")
@@ -61,8 +68,17 @@ def codes() -> CodeBox:
 
 
 @pytest.fixture
-async def client(codes: CodeBox) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(codes)
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def client(codes: CodeBox, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
+    identity = memory_provider(
+        codes, seed_role_users=True, seed_role_codes=("admin", "operator"), clock=clock
+    )
+    await identity.start()
+    app = build_app(codes, identity)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
@@ -175,15 +191,29 @@ async def test_weak_password_is_422(client: httpx.AsyncClient) -> None:
     assert "Password does not meet the policy" in response.json()["message"]
 
 
-async def test_duplicate_register_is_409(client: httpx.AsyncClient, codes: CodeBox) -> None:
+async def test_a_taken_username_is_answered_like_a_free_one(
+    client: httpx.AsyncClient, codes: CodeBox
+) -> None:
     await register_and_login(client, codes)
-    response = await client.post(
+    taken = await client.post(
         "/auth/register",
         json={"username": "reader", "email": "r2@example.org", "password": STRONG_PASSWORD},
     )
-    assert response.status_code == 409
-    assert response.json()["error"] == "already_exists"
-    assert response.json()["field"] == "username"
+    free = await client.post(
+        "/auth/register",
+        json={"username": "writer", "email": "r2@example.org", "password": STRONG_PASSWORD},
+    )
+    assert taken.status_code == free.status_code == 201
+    assert taken.json().keys() == free.json().keys()
+    assert {k: v for k, v in taken.json().items() if k not in ("username", "user_sub")} == {
+        k: v for k, v in free.json().items() if k not in ("username", "user_sub")
+    }
+    # The owner hears of it; the account and its password are untouched.
+    assert [m.email for m in codes.of("reader", "account_exists")] == ["reader@example.org"]
+    login = await client.post(
+        "/auth/login", json={"username": "reader", "password": STRONG_PASSWORD}
+    )
+    assert login.status_code == 200
 
 
 async def test_wrong_password_and_unknown_user_look_alike(
@@ -196,10 +226,15 @@ async def test_wrong_password_and_unknown_user_look_alike(
     assert wrong.json() == ghost.json()
 
 
-async def test_refresh_rotation_and_logout(client: httpx.AsyncClient, codes: CodeBox) -> None:
+async def test_refresh_rotation_and_logout(
+    client: httpx.AsyncClient, codes: CodeBox, clock: ManualClock
+) -> None:
     tokens = await register_and_login(client, codes)
     refreshed = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 200
+    repeat = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert repeat.json() == refreshed.json()  # within the grace window: the same pair
+    clock.advance(31)
     replay = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert replay.status_code == 401
 
@@ -208,6 +243,10 @@ async def test_refresh_rotation_and_logout(client: httpx.AsyncClient, codes: Cod
     )
     out = await client.post("/auth/logout", headers=bearer(again.json()["access_token"]))
     assert out.status_code == 204
+    # The access token ended with the session: no waiting for its expiry.
+    me = await client.get("/auth/me", headers=bearer(again.json()["access_token"]))
+    assert me.status_code == 401
+    assert me.json()["message"] == "Token has been revoked"
     after = await client.post(
         "/auth/refresh", json={"refresh_token": again.json()["refresh_token"]}
     )
@@ -292,6 +331,40 @@ async def test_admin_manages_roles_and_lists_users(
 
     removed = await client.delete("/auth/users/reader/roles/editor", headers=headers)
     assert removed.json()["roles"] == []
-    # The reader's old token still says what it said; a new login carries the new roles.
+    # The reader's token said "editor": it stops working; a refresh carries the new roles.
     me = await client.get("/auth/me", headers=bearer(reader["access_token"]))
+    assert me.status_code == 401
+    renewed = await client.post("/auth/refresh", json={"refresh_token": reader["refresh_token"]})
+    me = await client.get("/auth/me", headers=bearer(renewed.json()["access_token"]))
     assert me.json()["roles"] == []
+
+
+async def test_admin_disables_enables_and_deletes_users(
+    client: httpx.AsyncClient, codes: CodeBox
+) -> None:
+    reader = await register_and_login(client, codes)
+    admin = bearer(await admin_token(client, codes))
+    login = {"username": "reader", "password": STRONG_PASSWORD}
+
+    forbidden = await client.post(
+        "/auth/users/admin/disable", headers=bearer(reader["access_token"])
+    )
+    assert forbidden.status_code == 403
+
+    disabled = await client.post("/auth/users/reader/disable", headers=admin)
+    assert disabled.status_code == 200
+    assert disabled.json()["enabled"] is False
+    assert (await client.get("/auth/me", headers=bearer(reader["access_token"]))).status_code == 401
+    refused = await client.post("/auth/login", json=login)
+    ghost = await client.post("/auth/login", json={**login, "username": "ghost"})
+    assert refused.status_code == ghost.status_code == 401
+    assert refused.json() == ghost.json()
+
+    enabled = await client.post("/auth/users/reader/enable", headers=admin)
+    assert enabled.json()["enabled"] is True
+    assert (await client.post("/auth/login", json=login)).status_code == 200
+
+    assert (await client.delete("/auth/users/reader", headers=admin)).status_code == 204
+    assert (await client.get("/auth/users/reader", headers=admin)).status_code == 404
+    assert (await client.delete("/auth/users/reader", headers=admin)).status_code == 404
+    assert (await client.post("/auth/login", json=login)).status_code == 401

@@ -1,4 +1,6 @@
-"""One contract for every IdentityProvider: memory, and Cognito on moto's server.
+"""One contract for every IdentityProvider: the repository provider on each persistence backend
+(memory, PostgreSQL, MongoDB, DynamoDB), the in-process memory provider, and Cognito on moto's
+server.
 
 Where moto lacks a Cognito feature the test is a STRICT xfail on Cognito, naming the gap: it
 fails loudly the day moto gains the feature, and nothing is faked meanwhile.
@@ -8,6 +10,7 @@ behaviour explicitly.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,7 +18,6 @@ import pytest
 
 from {{cookiecutter.package_name}}.adapters.identity.cognito import CognitoIdentityProvider
 from {{cookiecutter.package_name}}.ports.errors import (
-    AlreadyExists,
     AuthenticationFailed,
     BackendUnavailable,
     InvalidCursor,
@@ -32,18 +34,27 @@ from tests.support.identity import (
     cognito_identity,
     create_cognito_pool,
     memory_identity,
+    repository_identity,
 )
 from tests.support.services import free_port
 
+REPOSITORY_BACKENDS = ["repository-memory", "repository-postgres", "repository-mongo"]
+REPOSITORY_BACKENDS += ["repository-dynamodb"]
+GRACE_SECONDS = 30  # the providers' default refresh grace window
 
-@pytest.fixture(params=["memory", "cognito"])
+
+@pytest.fixture(params=["memory", *REPOSITORY_BACKENDS, "cognito"])
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[IdentityUnderTest]:
     if request.param == "memory":
         async with memory_identity() as under_test:
             yield under_test
-    else:
+    elif request.param == "cognito":
         endpoint: str = request.getfixturevalue("moto_endpoint")
         async with cognito_identity(endpoint) as under_test:
+            yield under_test
+    else:
+        store = request.param.removeprefix("repository-")
+        async with repository_identity(request, store) as under_test:
             yield under_test
 
 
@@ -93,10 +104,19 @@ async def test_register_confirm_login_gives_verifiable_tokens(backend: IdentityU
 
 
 async def test_login_before_confirmation_is_refused(backend: IdentityUnderTest) -> None:
+    """Refused with the wrong-password message (no enumeration); the account stays confirmable
+    (the right password sends its owner a new code)."""
     username = new_name()
     await backend.provider.register(username, STRONG_PASSWORD, f"{username}@example.org")
-    with pytest.raises(AuthenticationFailed, match="not confirmed"):
+    with pytest.raises(AuthenticationFailed) as unconfirmed:
         await backend.provider.login(username, STRONG_PASSWORD)
+    with pytest.raises(AuthenticationFailed) as wrong_password:
+        await backend.provider.login(username, OTHER_PASSWORD)
+    assert unconfirmed.value.message == wrong_password.value.message
+    assert "Incorrect username or password" in unconfirmed.value.message
+
+    await backend.provider.confirm_registration(username, backend.confirmation_code(username))
+    assert (await backend.provider.login(username, STRONG_PASSWORD)).access_token
 
 
 async def test_wrong_confirmation_code_is_rejected(
@@ -111,11 +131,57 @@ async def test_wrong_confirmation_code_is_rejected(
         await backend.provider.login(username, STRONG_PASSWORD)
 
 
-async def test_duplicate_username_is_already_exists(backend: IdentityUnderTest) -> None:
+async def test_duplicate_username_answers_like_a_new_one(backend: IdentityUnderTest) -> None:
+    """No enumeration: a taken username gets the answer a new one gets, the account is left
+    alone, and its owner is told."""
     username = await signed_up(backend)
-    with pytest.raises(AlreadyExists) as caught:
-        await backend.provider.register(username, STRONG_PASSWORD, "other@example.org")
-    assert caught.value.field == "username"
+    fresh_name = new_name()
+    fresh = await backend.provider.register(fresh_name, STRONG_PASSWORD, "other@example.org")
+
+    taken = await backend.provider.register(username, OTHER_PASSWORD, "other@example.org")
+
+    assert taken.username == username
+    assert taken.confirmed is False
+    assert str(uuid.UUID(taken.user_sub)) == taken.user_sub
+    assert len(taken.user_sub) == len(fresh.user_sub)
+    assert taken.user_sub != (await backend.provider.get_user(username)).subject
+    assert (taken.delivery is None) == (fresh.delivery is None)
+    assert (await backend.provider.login(username, STRONG_PASSWORD)).access_token
+    with pytest.raises(AuthenticationFailed):
+        await backend.provider.login(username, OTHER_PASSWORD)
+    notices = backend.outbox.of(username, "account_exists")
+    assert len(notices) == 1
+    assert notices[0].email == f"{username}@example.org"
+    assert backend.outbox.of(fresh_name, "account_exists") == []
+
+
+async def test_duplicate_username_reports_the_same_code_delivery(
+    backend: IdentityUnderTest, request: pytest.FixtureRequest
+) -> None:
+    moto_lacks(
+        backend,
+        request,
+        "SignUp reports the account-recovery medium (an SMS to a made-up number), not the"
+        " auto-verified e-mail the code goes to",
+    )
+    username = await signed_up(backend)
+    fresh = await backend.provider.register(new_name(), STRONG_PASSWORD, "other@example.org")
+    taken = await backend.provider.register(username, STRONG_PASSWORD, "other@example.org")
+    assert fresh.delivery is not None
+    assert fresh.delivery.medium == "EMAIL"
+    assert taken.delivery == fresh.delivery  # the same masking of the same address
+
+
+async def test_weak_password_is_refused_alike_for_a_taken_username(
+    backend: IdentityUnderTest,
+) -> None:
+    username = await signed_up(backend)
+    with pytest.raises(InvalidInput) as taken:
+        await backend.provider.register(username, "weak", "other@example.org")
+    with pytest.raises(InvalidInput) as free:
+        await backend.provider.register(new_name(), "weak", "other@example.org")
+    assert taken.value.message == free.value.message
+    assert backend.outbox.of(username, "account_exists") == []
 
 
 @pytest.mark.parametrize("weak", ["short1!", "alllowercase1!", "NoDigits!!", "NoSymbol123"])
@@ -147,15 +213,17 @@ async def test_refresh_issues_a_new_access_token(backend: IdentityUnderTest) -> 
 
 
 async def test_refresh_rotation_and_replay(backend: IdentityUnderTest) -> None:
-    """Memory rotates: the old refresh token is revoked and replaying it ends the session.
-    Cognito (without the pool's rotation feature) keeps the same refresh token valid and returns
-    no new one."""
+    """The built-in providers rotate: the old refresh token is retired, and presenting it after
+    the grace window is a replay that ends the session. Cognito (without the pool's rotation
+    feature) keeps the same refresh token valid and returns no new one."""
     username, tokens = await logged_in(backend)
     assert tokens.refresh_token is not None
     refreshed = await backend.provider.refresh(tokens.refresh_token, username)
     if backend.rotates_refresh_tokens:
+        assert backend.clock is not None
         assert refreshed.refresh_token
         assert refreshed.refresh_token != tokens.refresh_token
+        backend.clock.advance(GRACE_SECONDS + 1)
         with pytest.raises(AuthenticationFailed, match=r"[Rr]efresh token"):
             await backend.provider.refresh(tokens.refresh_token, username)
         # The replay revoked the whole session, including the rotated token.
@@ -165,6 +233,140 @@ async def test_refresh_rotation_and_replay(backend: IdentityUnderTest) -> None:
         assert refreshed.refresh_token is None
         again = await backend.provider.refresh(tokens.refresh_token, username)
         assert again.access_token
+
+
+async def test_parallel_refreshes_with_one_token_all_get_the_same_new_pair(
+    backend: IdentityUnderTest,
+) -> None:
+    """Two tabs refreshing at once must not log their user out: within the grace window every
+    presentation of the token gets the pair the first one got, and the session lives on."""
+    username, tokens = await logged_in(backend)
+    assert tokens.refresh_token is not None
+    results = await asyncio.gather(
+        *(backend.provider.refresh(tokens.refresh_token, username) for _ in range(10))
+    )
+    if not backend.rotates_refresh_tokens:  # Cognito: the same refresh token stays valid
+        assert {r.refresh_token for r in results} == {None}
+        assert await backend.provider.refresh(tokens.refresh_token, username)
+        return
+    assert {r.refresh_token for r in results} == {results[0].refresh_token}
+    assert {r.access_token for r in results} == {results[0].access_token}
+    assert results[0].refresh_token is not None
+    following = await backend.provider.refresh(results[0].refresh_token, username)
+    assert (await backend.verifier.verify(following.access_token)).username == username
+
+
+async def test_a_grace_repeat_after_the_next_rotation_is_a_replay(
+    backend: IdentityUnderTest,
+) -> None:
+    if backend.clock is None:
+        pytest.skip("Cognito without rotation: test_refresh_rotation_and_replay covers it")
+    assert backend.clock is not None
+    username, tokens = await logged_in(backend)
+    assert tokens.refresh_token is not None
+    second = await backend.provider.refresh(tokens.refresh_token, username)
+    assert second.refresh_token is not None
+    backend.clock.advance(1)
+    third = await backend.provider.refresh(second.refresh_token, username)
+    assert third.refresh_token is not None
+    # The first token is two rotations old: a stolen copy, whatever the clock says.
+    with pytest.raises(AuthenticationFailed):
+        await backend.provider.refresh(tokens.refresh_token, username)
+    with pytest.raises(AuthenticationFailed):
+        await backend.provider.refresh(third.refresh_token, username)
+
+
+async def test_a_made_up_secret_for_a_real_session_ends_nothing(
+    backend: IdentityUnderTest,
+) -> None:
+    """Only a token really issued in the session counts as a replay: guessing the session id
+    (it is in the access token's ``sid``) must not let anyone log another user out."""
+    if backend.name == "cognito":
+        pytest.skip("Cognito's refresh tokens are opaque to the service: no session id")
+    username, tokens = await logged_in(backend)
+    assert tokens.refresh_token is not None
+    session_id = tokens.refresh_token.split(".", 1)[0]
+    with pytest.raises(AuthenticationFailed):
+        await backend.provider.refresh(f"{session_id}.{'A' * 43}", username)
+    await backend.provider.revoke(f"{session_id}.{'B' * 43}", username)
+    assert (await backend.provider.refresh(tokens.refresh_token, username)).access_token
+
+
+# --- revocation: earlier access tokens stop working ----------------------------------------------
+
+
+async def assert_revoked(backend: IdentityUnderTest, access_token: str) -> None:
+    """Refused by the built-in providers' verifier; on Cognito the JWT still verifies locally
+    until it expires (Cognito revokes refresh tokens only: docs/identity.md)."""
+    if backend.name == "cognito":
+        assert await backend.verifier.verify(access_token)
+        return
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        await backend.verifier.verify(access_token)
+
+
+async def test_logout_revokes_the_access_tokens_issued(backend: IdentityUnderTest) -> None:
+    username, first = await logged_in(backend)
+    second = await backend.provider.login(username, STRONG_PASSWORD)
+    await backend.provider.logout(first.access_token)
+    await assert_revoked(backend, first.access_token)
+    await assert_revoked(backend, second.access_token)
+    fresh = await backend.provider.login(username, STRONG_PASSWORD)
+    assert (await backend.verifier.verify(fresh.access_token)).username == username
+
+
+async def test_change_password_ends_other_sessions_and_earlier_tokens(
+    backend: IdentityUnderTest,
+) -> None:
+    username, mine = await logged_in(backend)
+    other = await backend.provider.login(username, STRONG_PASSWORD)
+    await backend.provider.change_password(mine.access_token, STRONG_PASSWORD, OTHER_PASSWORD)
+    await assert_revoked(backend, other.access_token)
+    assert other.refresh_token is not None
+    assert mine.refresh_token is not None
+    if backend.name == "cognito":
+        return  # Cognito's ChangePassword leaves refresh tokens alone (docs/identity.md)
+    await assert_revoked(backend, mine.access_token)
+    with pytest.raises(AuthenticationFailed):
+        await backend.provider.refresh(other.refresh_token, username)
+    # This session carries on: its refresh token gets tokens the verifier accepts.
+    renewed = await backend.provider.refresh(mine.refresh_token, username)
+    assert (await backend.verifier.verify(renewed.access_token)).username == username
+
+
+async def test_a_role_change_revokes_tokens_carrying_the_old_roles(
+    backend: IdentityUnderTest,
+) -> None:
+    username, tokens = await logged_in(backend)
+    await backend.provider.assign_role(username, "editor")
+    await assert_revoked(backend, tokens.access_token)
+    if backend.name == "cognito":
+        return
+    assert tokens.refresh_token is not None
+    renewed = await backend.provider.refresh(tokens.refresh_token, username)
+    assert (await backend.verifier.verify(renewed.access_token)).roles == {"editor"}
+    await backend.provider.assign_role(username, "editor")  # no change: nothing revoked
+    assert await backend.verifier.verify(renewed.access_token)
+
+
+async def test_a_reset_revokes_the_access_tokens_issued(backend: IdentityUnderTest) -> None:
+    username, tokens = await logged_in(backend)
+    await backend.provider.forgot_password(username)
+    await backend.provider.confirm_forgot_password(
+        username, backend.reset_code(username), OTHER_PASSWORD
+    )
+    await assert_revoked(backend, tokens.access_token)
+
+
+async def test_disable_and_delete_revoke_the_access_tokens_issued(
+    backend: IdentityUnderTest,
+) -> None:
+    disabled, first = await logged_in(backend)
+    deleted, second = await logged_in(backend)
+    await backend.provider.disable_user(disabled)
+    await backend.provider.delete_user(deleted)
+    await assert_revoked(backend, first.access_token)
+    await assert_revoked(backend, second.access_token)
 
 
 async def test_forged_refresh_token_is_rejected(backend: IdentityUnderTest) -> None:
@@ -441,3 +643,91 @@ async def test_cognito_provider_must_be_started() -> None:
     provider = CognitoIdentityProvider(user_pool_id="p", client_id="c", region=REGION)
     with pytest.raises(RuntimeError, match="not started"):
         await provider.get_user("anyone")
+
+
+# --- account lifecycle (disable, enable, delete) -------------------------------------------------
+
+
+async def test_disabled_account_cannot_log_in_or_refresh(backend: IdentityUnderTest) -> None:
+    username, tokens = await logged_in(backend)
+    await backend.provider.disable_user(username)
+    await backend.provider.disable_user(username)  # idempotent
+
+    assert (await backend.provider.get_user(username)).enabled is False
+    with pytest.raises(AuthenticationFailed) as disabled:
+        await backend.provider.login(username, STRONG_PASSWORD)
+    with pytest.raises(AuthenticationFailed) as wrong_password:
+        await backend.provider.login(username, OTHER_PASSWORD)
+    assert disabled.value.message == wrong_password.value.message
+    assert tokens.refresh_token is not None
+    with pytest.raises(AuthenticationFailed):
+        await backend.provider.refresh(tokens.refresh_token, username)
+
+
+async def test_enabled_account_logs_in_again(backend: IdentityUnderTest) -> None:
+    username, before = await logged_in(backend)
+    await backend.provider.disable_user(username)
+    await backend.provider.enable_user(username)
+    await backend.provider.enable_user(username)  # idempotent
+
+    assert (await backend.provider.get_user(username)).enabled is True
+    tokens = await backend.provider.login(username, STRONG_PASSWORD)
+    assert (await backend.verifier.verify(tokens.access_token)).username == username
+    # The sessions the disable ended stay ended.
+    assert before.refresh_token is not None
+    with pytest.raises(AuthenticationFailed):
+        await backend.provider.refresh(before.refresh_token, username)
+
+
+async def test_deleted_account_is_gone(backend: IdentityUnderTest) -> None:
+    username, tokens = await logged_in(backend)
+    await backend.provider.delete_user(username)
+
+    with pytest.raises(NotFound):
+        await backend.provider.get_user(username)
+    with pytest.raises(AuthenticationFailed) as deleted:
+        await backend.provider.login(username, STRONG_PASSWORD)
+    with pytest.raises(AuthenticationFailed) as unknown:
+        await backend.provider.login(new_name("ghost"), STRONG_PASSWORD)
+    assert deleted.value.message == unknown.value.message
+    assert tokens.refresh_token is not None
+    with pytest.raises(AuthenticationFailed):
+        await backend.provider.refresh(tokens.refresh_token, username)
+    with pytest.raises(NotFound):
+        await backend.provider.delete_user(username)
+
+    # The name is free again: a new registration is a new account, not a duplicate.
+    await backend.provider.register(username, OTHER_PASSWORD, f"{username}@example.org")
+    assert backend.outbox.of(username, "account_exists") == []
+
+
+async def test_lifecycle_of_an_unknown_user_is_not_found(backend: IdentityUnderTest) -> None:
+    await signed_up(backend)  # the pool exists; only the user does not
+    ghost = new_name("ghost")
+    with pytest.raises(NotFound):
+        await backend.provider.disable_user(ghost)
+    with pytest.raises(NotFound):
+        await backend.provider.enable_user(ghost)
+    with pytest.raises(NotFound):
+        await backend.provider.delete_user(ghost)
+
+
+async def test_confirm_for_an_unknown_user_is_invalid_input(backend: IdentityUnderTest) -> None:
+    with pytest.raises(InvalidInput, match="code"):
+        await backend.provider.confirm_registration(new_name("ghost"), "123456")
+
+
+async def test_confirm_fails_alike_for_a_wrong_code_an_unknown_and_a_confirmed_user(
+    backend: IdentityUnderTest, request: pytest.FixtureRequest
+) -> None:
+    moto_lacks(backend, request, "ConfirmSignUp accepts any code, and a confirmed user again")
+    pending = new_name()
+    await backend.provider.register(pending, STRONG_PASSWORD, f"{pending}@example.org")
+    with pytest.raises(InvalidInput) as wrong_code:
+        await backend.provider.confirm_registration(pending, "000000x")
+    with pytest.raises(InvalidInput) as unknown:
+        await backend.provider.confirm_registration(new_name("ghost"), "000000x")
+    confirmed = await signed_up(backend)
+    with pytest.raises(InvalidInput) as already:
+        await backend.provider.confirm_registration(confirmed, backend.confirmation_code(confirmed))
+    assert wrong_code.value.message == unknown.value.message == already.value.message

@@ -6,6 +6,7 @@ real (moto) ``cognito-idp`` endpoint over HTTP, with tokens verified against mot
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,16 +14,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aioboto3
+import pytest
 from argon2 import PasswordHasher
 
 from {{cookiecutter.package_name}}.adapters.identity.cognito import CognitoIdentityProvider
-from {{cookiecutter.package_name}}.adapters.identity.memory import (
-    IssuedCode,
-    MemorySecurityProvider,
+from {{cookiecutter.package_name}}.adapters.identity.memory import MemorySecurityProvider
+from {{cookiecutter.package_name}}.adapters.identity.repository import (
+    RepositoryIdentityProvider,
+    register_identity_entities,
+)
+from {{cookiecutter.package_name}}.adapters.messages import MemoryOutbox
+from {{cookiecutter.package_name}}.adapters.persistence.registry import (
+    EntityRegistry,
+    RepositoryProvider,
 )
 from {{cookiecutter.package_name}}.adapters.tokens.cognito import CognitoJwtVerifier
 from {{cookiecutter.package_name}}.adapters.tokens.hs256 import Hs256TokenVerifier
-from {{cookiecutter.package_name}}.ports.identity import IdentityProvider, TokenVerifier
+from {{cookiecutter.package_name}}.ports.identity import (
+    IdentityProvider,
+    TokenRevocations,
+    TokenVerifier,
+)
 
 JWT_SECRET = "test-secret-" + "x" * 40
 ISSUER = "bookshelf-tests"
@@ -38,28 +50,32 @@ def fast_hasher() -> PasswordHasher:
 
 
 @dataclass
-class CodeBox:
-    """The memory provider's ``code_sink``: what would have been e-mailed, kept for the test."""
+class ManualClock:
+    """The providers' clock in tests, moved by hand. It starts ten minutes behind real time, so
+    tokens it stamps stay valid for the verifier (which reads real time) while a test moves it
+    past a grace window; the test providers' access tokens live an hour."""
 
-    issued: list[IssuedCode] = field(default_factory=list)
+    now: float = field(default_factory=lambda: time.time() - 600)
 
-    def __call__(self, issued: IssuedCode) -> None:
-        self.issued.append(issued)
+    def __call__(self) -> float:
+        return self.now
 
-    def latest(self, username: str, purpose: str) -> str:
-        for item in reversed(self.issued):
-            if item.username == username and item.purpose == purpose:
-                return item.code
-        raise AssertionError(f"no {purpose} code was issued for {username!r}")
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
-def memory_provider(codes: CodeBox, **overrides: Any) -> MemorySecurityProvider:
+# What would have been e-mailed, kept for the test (the outgoing-message port's memory adapter).
+CodeBox = MemoryOutbox
+
+
+def memory_provider(codes: MemoryOutbox, **overrides: Any) -> MemorySecurityProvider:
     options: dict[str, Any] = {
         "jwt_secret": JWT_SECRET,
         "jwt_issuer": ISSUER,
         "jwt_audience": AUDIENCE,
-        "code_sink": codes,
+        "messages": codes,
         "password_hasher": fast_hasher(),
+        "access_token_ttl_seconds": 3600,
     }
     options.update(overrides)
     return MemorySecurityProvider(**options)
@@ -129,8 +145,13 @@ class IdentityUnderTest:
     provider: IdentityProvider
     verifier: TokenVerifier
     rotates_refresh_tokens: bool
-    memory_codes: CodeBox | None = None
+    # Every adapter's outgoing messages (Cognito's: only the notices the adapter itself sends,
+    # such as ACCOUNT_EXISTS; Cognito e-mails its own codes).
+    outbox: MemoryOutbox = field(default_factory=MemoryOutbox)
+    memory_codes: MemoryOutbox | None = None
     moto_reset_codes: list[str] = field(default_factory=list)
+    # The provider's clock where it takes one (not Cognito's: AWS keeps its own time).
+    clock: ManualClock | None = None
 
     def confirmation_code(self, username: str) -> str:
         if self.memory_codes is not None:
@@ -148,21 +169,83 @@ class IdentityUnderTest:
         return self.moto_reset_codes[-1]
 
 
+def revoking_verifier(provider: TokenRevocations) -> Hs256TokenVerifier:
+    """The HS256 verifier as the service builds it: revoked tokens refused at once."""
+    return Hs256TokenVerifier(
+        JWT_SECRET,
+        ISSUER,
+        AUDIENCE,
+        leeway_seconds=5,
+        revocations=provider,
+        revocation_check_seconds=0,
+    )
+
+
 @asynccontextmanager
 async def memory_identity() -> AsyncIterator[IdentityUnderTest]:
-    codes = CodeBox()
-    provider = memory_provider(codes)
+    codes, clock = CodeBox(), ManualClock()
+    provider = memory_provider(codes, clock=clock)
     await provider.start()
     try:
-        yield IdentityUnderTest("memory", provider, hs256_verifier(), True, memory_codes=codes)
+        yield IdentityUnderTest(
+            "memory",
+            provider,
+            revoking_verifier(provider),
+            True,
+            outbox=codes,
+            memory_codes=codes,
+            clock=clock,
+        )
     finally:
         await provider.close()
 
 
 @asynccontextmanager
+async def repository_identity(
+    request: pytest.FixtureRequest, store: str, **overrides: Any
+) -> AsyncIterator[IdentityUnderTest]:
+    """The repository provider on the persistence backend ``store`` (tables of its own)."""
+    from tests.support.backends import BACKENDS
+
+    registry = EntityRegistry()
+    register_identity_entities(registry, suffix=f"_{uuid.uuid4().hex[:10]}")
+    async with BACKENDS[store](request, registry) as backend:
+        repositories = RepositoryProvider(registry, {backend.name: lambda: backend}, backend.name)
+        await repositories.start(create_schema=True)
+        codes, clock = CodeBox(), ManualClock()
+        options: dict[str, Any] = {
+            "jwt_secret": JWT_SECRET,
+            "jwt_issuer": ISSUER,
+            "jwt_audience": AUDIENCE,
+            "messages": codes,
+            "password_hasher": fast_hasher(),
+            "access_token_ttl_seconds": 3600,
+            "clock": clock,
+        }
+        options.update(overrides)
+        provider = RepositoryIdentityProvider(repositories, **options)
+        await provider.start()
+        try:
+            yield IdentityUnderTest(
+                f"repository-{store}",
+                provider,
+                revoking_verifier(provider),
+                True,
+                outbox=codes,
+                memory_codes=codes,
+                clock=clock,
+            )
+        finally:
+            await provider.close()
+            await repositories.close()
+
+
+@asynccontextmanager
 async def cognito_identity(endpoint: str) -> AsyncIterator[IdentityUnderTest]:
     pool = await create_cognito_pool(endpoint)
+    outbox = MemoryOutbox()
     provider = CognitoIdentityProvider(
+        messages=outbox,
         user_pool_id=pool.user_pool_id,
         client_id=pool.client_id,
         client_secret=pool.client_secret,
@@ -173,7 +256,9 @@ async def cognito_identity(endpoint: str) -> AsyncIterator[IdentityUnderTest]:
     verifier = cognito_verifier(pool)
     await provider.start()
     await verifier.start()
-    under_test = IdentityUnderTest("cognito", provider, verifier, rotates_refresh_tokens=False)
+    under_test = IdentityUnderTest(
+        "cognito", provider, verifier, rotates_refresh_tokens=False, outbox=outbox
+    )
 
     def keep_moto_code(parsed: dict[str, Any], **_: Any) -> None:
         headers = parsed.get("ResponseMetadata", {}).get("HTTPHeaders", {})

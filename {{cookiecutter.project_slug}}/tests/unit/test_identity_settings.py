@@ -7,9 +7,12 @@ from pydantic import ValidationError
 
 from {{cookiecutter.package_name}}.adapters.identity.cognito import CognitoIdentityProvider
 from {{cookiecutter.package_name}}.adapters.identity.memory import MemorySecurityProvider
+from {{cookiecutter.package_name}}.adapters.identity.memory.provider import private_repositories
+from {{cookiecutter.package_name}}.adapters.identity.repository import RepositoryIdentityProvider
 from {{cookiecutter.package_name}}.adapters.tokens.cognito import CognitoJwtVerifier
 from {{cookiecutter.package_name}}.adapters.tokens.hs256 import Hs256TokenVerifier
 from {{cookiecutter.package_name}}.builders import get_identity_provider, get_token_verifier
+from {{cookiecutter.package_name}}.ports.errors import AuthenticationFailed
 from {{cookiecutter.package_name}}.settings import Settings
 
 GOOD_SECRET = "s" * 48
@@ -80,6 +83,39 @@ def test_builders_build_memory_adapters() -> None:
     )
     assert isinstance(get_identity_provider(settings), MemorySecurityProvider)
     assert isinstance(get_token_verifier(settings), Hs256TokenVerifier)
+
+
+async def test_builders_build_the_repository_provider_and_a_revoking_verifier() -> None:
+    settings = Settings.model_validate(
+        {
+            "identity_backend": "repository",
+            "jwt_secret": GOOD_SECRET,
+            "environment": "test",
+            "token_revocation_check_seconds": 0,
+        }
+    )
+    identity = get_identity_provider(settings, repositories=private_repositories())
+    assert isinstance(identity, RepositoryIdentityProvider)
+    assert not isinstance(identity, MemorySecurityProvider)
+    verifier = get_token_verifier(settings, identity)
+    assert isinstance(verifier, Hs256TokenVerifier)
+    await identity.ensure_user("root", "root@example.org", "Str0ng-Passw0rd!")
+    tokens = await identity.login("root", "Str0ng-Passw0rd!")
+    assert await verifier.verify(tokens.access_token)
+    await identity.logout(tokens.access_token)
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        await verifier.verify(tokens.access_token)
+
+
+def test_the_repository_provider_outside_the_service_needs_repositories() -> None:
+    settings = Settings.model_validate({"identity_backend": "repository"})
+    with pytest.raises(RuntimeError, match="running service"):
+        get_identity_provider(settings)
+
+
+def test_production_refuses_a_placeholder_secret_for_the_repository_provider() -> None:
+    with pytest.raises(ValidationError, match="JWT_SECRET is a placeholder"):
+        production(identity_backend="repository", repo_database="postgres", jwt_secret="change-me")
 
 
 def test_builders_build_cognito_adapters_with_the_endpoint_jwks() -> None:

@@ -11,11 +11,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from {{cookiecutter.package_name}}.adapters.identity.memory import generate_password
-from {{cookiecutter.package_name}}.ports.errors import (
-    AlreadyExists,
-    AuthenticationFailed,
-    InvalidInput,
-)
+from {{cookiecutter.package_name}}.ports.errors import AuthenticationFailed, InvalidInput
 from {{cookiecutter.package_name}}.ports.identity import unique_roles
 
 from tests.support.identity import (
@@ -59,7 +55,9 @@ async def test_hashes_are_argon2id_and_login_for_unknown_users_does_the_same_wor
     codes, hasher = CodeBox(), CountingHasher()
     provider = memory_provider(codes, password_hasher=hasher)
     await confirmed_user(codes, provider)
-    assert provider._users["carol"].password_hash.startswith("$argon2id$")
+    stored = await provider._account_named("carol")
+    assert stored is not None
+    assert stored.password_hash.startswith("$argon2id$")
 
     hasher.verifications = 0
     with pytest.raises(AuthenticationFailed):
@@ -146,7 +144,9 @@ async def test_seeded_users_get_generated_passwords_through_the_sink() -> None:
     provider = memory_provider(
         codes, seed_role_users=True, seed_role_codes=("admin", "operator", "admin")
     )
-    passwords = {i.username: i.code for i in codes.issued if i.purpose == "seed_password"}
+    await provider.start()
+    await provider.start()  # a second start (another worker) seeds nothing more
+    passwords = {i.username: i.code for i in codes.sent if i.purpose == "seed_password"}
     assert sorted(passwords) == ["admin", "operator"]
     assert passwords["admin"] != passwords["operator"]
     tokens = await provider.login("admin", passwords["admin"])
@@ -160,20 +160,26 @@ async def test_seeded_users_use_a_configured_password_and_refuse_a_weak_one() ->
     provider = memory_provider(
         codes, seed_role_users=True, seed_role_codes=("admin",), seed_password=OTHER_PASSWORD
     )
-    assert not codes.issued  # nothing generated, nothing to announce
+    await provider.start()
+    assert not codes.sent  # nothing generated, nothing to announce
     assert (await provider.login("admin", OTHER_PASSWORD)).access_token
     with pytest.raises(InvalidInput):
         memory_provider(codes, seed_role_users=True, seed_password="weak")
 
 
-async def test_concurrent_registrations_of_one_name_give_one_success() -> None:
-    provider = memory_provider(CodeBox())
+async def test_concurrent_registrations_of_one_name_create_one_account() -> None:
+    codes = CodeBox()
+    provider = memory_provider(codes)
     results = await asyncio.gather(
-        *(provider.register("dup", STRONG_PASSWORD, "d@example.org") for _ in range(8)),
-        return_exceptions=True,
+        *(provider.register("dup", STRONG_PASSWORD, "d@example.org") for _ in range(8))
     )
-    assert sum(not isinstance(r, BaseException) for r in results) == 1
-    assert all(isinstance(r, AlreadyExists) for r in results if isinstance(r, BaseException))
+    # Every caller gets the same shape of answer; one account exists, the others were told.
+    assert {(r.username, r.confirmed) for r in results} == {("dup", False)}
+    assert len({r.user_sub for r in results}) == 8
+    assert len(codes.of("dup", "confirm_registration")) == 1
+    assert len(codes.of("dup", "account_exists")) == 7
+    real = await provider.get_user("dup")
+    assert [r.user_sub for r in results].count(real.subject) == 1
 
 
 def test_generated_passwords_meet_the_policy_and_differ() -> None:
@@ -187,3 +193,26 @@ def test_unique_roles() -> None:
         "editor",
         "viewer",
     )
+
+
+class CountingHashes(PasswordHasher):
+    """A real argon2id hasher that counts the hashes it makes."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8192, parallelism=1)
+        self.hashes = 0
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self.hashes += 1
+        return super().hash(password, salt=salt)
+
+
+async def test_registering_a_taken_name_costs_the_same_argon2_work_as_a_free_one() -> None:
+    codes, hasher = CodeBox(), CountingHashes()
+    provider = memory_provider(codes, password_hasher=hasher)
+    await provider.register("erin", STRONG_PASSWORD, "erin@example.org")
+    hasher.hashes = 0
+    await provider.register("erin", OTHER_PASSWORD, "other@example.org")
+    taken = hasher.hashes
+    await provider.register("fred", OTHER_PASSWORD, "fred@example.org")
+    assert taken == hasher.hashes - taken == 1

@@ -155,6 +155,19 @@ class PermissionDenied(KitError):
     code = "forbidden"
 
 
+class TooManyAttempts(KitError):
+    """Too many attempts (logins, codes, code requests) for an account or a client address:
+    HTTP 429 with ``Retry-After``. The message is fixed and says nothing about which limit was
+    hit, nor whether the account exists (``ports/throttle.py``)."""
+
+    code = "too_many_attempts"
+    MESSAGE = "Too many attempts. Try again later."
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        super().__init__(self.MESSAGE)
+        self.retry_after_seconds = max(1, int(retry_after_seconds))
+
+
 class InvalidInput(KitError):
     """A value the port cannot accept (bad storage key, weak password, ...) (HTTP 422)."""
 

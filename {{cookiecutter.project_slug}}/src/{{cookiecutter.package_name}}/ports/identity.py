@@ -1,19 +1,28 @@
 """Identity ports: who the caller is, and the account flows behind it.
 
-Two contracts, both pure Python so the application can depend on them:
+Three contracts, all pure Python so the application can depend on them:
 
 - ``IdentityProvider`` runs the account flows (register, confirm, login, refresh, logout,
-  password reset and change, roles, user listing). Adapters: memory (argon2id + HS256, for
-  tests and sandboxes) and AWS Cognito (``cognito-idp``).
+  password reset and change, roles, disable and delete, user listing). Adapters: the repository
+  provider (argon2id + HS256, accounts stored through the kit's repositories on any backend),
+  the in-process memory provider (the same flows over a private memory store: tests and demos)
+  and AWS Cognito (``cognito-idp``).
 - ``TokenVerifier`` turns a bearer token into a ``Principal`` or raises ``AuthenticationFailed``
-  with a message that says what was wrong (expired, wrong audience, ...). Adapters: HS256 (the
-  memory provider's tokens) and RS256 against a Cognito pool's JWKS.
+  with a message that says what was wrong (expired, wrong audience, revoked...). Adapters: HS256
+  (the repository and memory providers' tokens) and RS256 against a Cognito pool's JWKS.
+- ``TokenRevocations`` tells the HS256 verifier each account's current token version, so
+  logout, a password change or reset, a role change, disable and delete end the access tokens
+  issued before them (within the verifier's cache time; docs/identity.md).
+
+No flow reveals whether an account exists: register answers the same for a taken username (the
+owner is told through the outgoing-message port, ``ports/messages.py``), login gives one message
+for an unknown user, a wrong password and an unconfirmed account, forgot-password and confirm
+answer the same for unknown users.
 
 Errors (from :mod:`.errors`) every adapter raises the same way:
 
-- ``AuthenticationFailed`` (401): wrong credentials, unknown user at login (same message as a
-  wrong password, so accounts cannot be enumerated), unconfirmed user, bad/revoked token.
-- ``AlreadyExists`` (409): the username is taken.
+- ``AuthenticationFailed`` (401): wrong credentials, unknown or unconfirmed user at login (one
+  message for all), bad/revoked token.
 - ``InvalidInput`` (422): the password breaks the policy, a code is wrong or expired.
 - ``NotFound`` (404): admin operations on an unknown user.
 - ``BackendUnavailable`` (503): the identity service cannot be reached.
@@ -165,28 +174,33 @@ class IdentityProvider(HealthChecked, Protocol):
         email: str,
         attributes: Mapping[str, str] | None = None,
     ) -> RegistrationResult:
-        """Create an unconfirmed account and send a confirmation code. ``AlreadyExists`` when the
-        username is taken, ``InvalidInput`` when the password breaks the policy."""
+        """Create an unconfirmed account and send a confirmation code; ``InvalidInput`` when the
+        password breaks the policy. A taken username gets an answer of the same shape (a subject
+        that belongs to no account) and its owner is told instead: no enumeration."""
         ...
 
     async def confirm_registration(self, username: str, code: str) -> None:
-        """Confirm with the code that was sent; ``InvalidInput`` when it is wrong or expired."""
+        """Confirm with the code that was sent; ``InvalidInput`` when it is wrong or expired,
+        and the same for an unknown or already confirmed account."""
         ...
 
     async def login(self, username: str, password: str) -> AuthTokens:
         """Access, id and refresh tokens, or ``AuthenticationFailed`` with one message for an
-        unknown user and a wrong password."""
+        unknown user, a wrong password, a disabled and an unconfirmed account (which is sent a
+        new confirmation code when the password was right)."""
         ...
 
     async def refresh(self, refresh_token: str, username: str | None = None) -> AuthTokens:
         """New access and id tokens. ``username`` is needed by Cognito app clients that have a
-        secret (SECRET_HASH). A rotating backend returns a new refresh token and revokes the old
-        one: presenting it again is ``AuthenticationFailed``."""
+        secret (SECRET_HASH). A rotating backend returns a new refresh token and retires the old
+        one: presented again within the grace window (parallel refreshes, two tabs) it gives the
+        same new pair; later, it is a replay and ends the session (``AuthenticationFailed``)."""
         ...
 
     async def logout(self, access_token: str) -> None:
-        """Sign the user out everywhere: every refresh token of the user stops working.
-        Access tokens already issued stay valid until they expire (keep their TTL short)."""
+        """Sign the user out everywhere: every refresh token of the user stops working, and so do
+        the access tokens already issued (within the verifier's revocation check interval; on
+        Cognito they stay valid until they expire: docs/identity.md)."""
         ...
 
     async def revoke(self, refresh_token: str, username: str | None = None) -> None:
@@ -205,7 +219,9 @@ class IdentityProvider(HealthChecked, Protocol):
     async def change_password(
         self, access_token: str, old_password: str, new_password: str
     ) -> None:
-        """``AuthenticationFailed`` when the old password or the token is wrong."""
+        """``AuthenticationFailed`` when the old password or the token is wrong. Ends the user's
+        other sessions and the access tokens issued so far (this session's refresh token keeps
+        working, so the caller refreshes)."""
         ...
 
     async def get_user(self, username: str) -> UserInfo:
@@ -228,12 +244,37 @@ class IdentityProvider(HealthChecked, Protocol):
         """Idempotent. ``NotFound`` for an unknown user."""
         ...
 
+    async def disable_user(self, username: str) -> None:
+        """Refuse the account's logins and end its sessions and tokens; idempotent.
+        ``NotFound`` for an unknown user."""
+        ...
+
+    async def enable_user(self, username: str) -> None:
+        """Let a disabled account log in again; idempotent. ``NotFound`` for an unknown user."""
+        ...
+
+    async def delete_user(self, username: str) -> None:
+        """Remove the account, its sessions and pending codes; its tokens stop working.
+        ``NotFound`` for an unknown user."""
+        ...
+
     async def list_users(
         self, limit: int = 50, cursor: str | None = None, role: str | None = None
     ) -> UserPage:
         """A page of users (at most ``MAX_USER_PAGE``), optionally only those holding ``role``.
         ``cursor`` is the ``next_cursor`` of the previous page; a forged one is
         ``InvalidCursor``."""
+        ...
+
+
+@runtime_checkable
+class TokenRevocations(Protocol):
+    """Each account's current token version: tokens carry the version they were issued under
+    (claim ``tv``) and stop verifying once the account's version has moved on."""
+
+    async def token_version(self, subject: str) -> int | None:
+        """The version tokens of ``subject`` must carry, or ``None`` when the account no
+        longer exists or is disabled (its tokens are all refused)."""
         ...
 
 

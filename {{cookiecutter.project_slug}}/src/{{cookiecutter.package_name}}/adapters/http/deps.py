@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from ...application.use_cases import UseCases
 from ...ports.identity import IdentityProvider, TokenVerifier
 from ...ports.storage import ObjectStorage
+from ...ports.throttle import AttemptLimiter
 from ..persistence.registry import RepositoryProvider
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -41,6 +42,7 @@ class Services:
     object_storage: ObjectStorage
     identity_provider: IdentityProvider
     token_verifier: TokenVerifier
+    attempt_limiter: AttemptLimiter
     use_cases: UseCases
     page_sizes: PageSizes
     readiness_checks: Mapping[str, ReadinessCheck]
@@ -85,6 +87,10 @@ async def get_token_verifier(request: Request) -> TokenVerifier:
     return services_of(request).token_verifier
 
 
+async def get_attempt_limiter(request: Request) -> AttemptLimiter:
+    return services_of(request).attempt_limiter
+
+
 async def get_object_storage(request: Request) -> ObjectStorage:
     return services_of(request).object_storage
 
@@ -106,5 +112,6 @@ def use_case[T](kind: type[T]) -> Callable[[Request], Awaitable[T]]:
 RepositoriesDep = Annotated[RepositoryProvider, Depends(get_repositories)]
 IdentityProviderDep = Annotated[IdentityProvider, Depends(get_identity_provider)]
 TokenVerifierDep = Annotated[TokenVerifier, Depends(get_token_verifier)]
+AttemptLimiterDep = Annotated[AttemptLimiter, Depends(get_attempt_limiter)]
 ObjectStorageDep = Annotated[ObjectStorage, Depends(get_object_storage)]
 PageSizesDep = Annotated[PageSizes, Depends(get_page_sizes)]

@@ -36,6 +36,7 @@ from ...ports.errors import (
     PermissionDenied,
     ReferenceNotFound,
     StillReferenced,
+    TooManyAttempts,
     TransactionTooLarge,
 )
 
@@ -55,6 +56,7 @@ STATUS_BY_ERROR: tuple[tuple[type[KitError], int], ...] = (
     (InvalidInput, 422),
     (AuthenticationFailed, 401),
     (PermissionDenied, 403),
+    (TooManyAttempts, 429),
     (BackendUnavailable, 503),
     # Part of a non-atomic batch was written and the rest refused after retries (throttling):
     # retryable, and the body's ``failed_keys`` says exactly which items to send again.
@@ -87,11 +89,19 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     413: "The request body is larger than the service accepts (`payload_too_large`).",
     422: "The request is well-formed but invalid (`validation_error`, `invalid_input`, "
     "`domain_rule`, `reference_not_found`: a reference to a record that does not exist).",
+    429: "Too many attempts from this client or on this account (`too_many_attempts`); retry "
+    "after `Retry-After` seconds. The same answer whether or not the account exists.",
     503: "A backend is unreachable or did not answer in time (`backend_unavailable`); retry "
     "after `Retry-After` seconds.",
 }
 _ERROR_HEADERS: dict[int, dict[str, Any]] = {
     401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    429: {
+        "Retry-After": {
+            "description": "Seconds until the attempt may be made again.",
+            "schema": {"type": "integer"},
+        }
+    },
     503: {
         "Retry-After": {
             "description": "Seconds to wait before retrying.",
@@ -137,6 +147,8 @@ async def _kit_error(request: Request, exc: Exception) -> JSONResponse:
         logger.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc)
     elif status == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    elif isinstance(exc, TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after_seconds)
     extra: dict[str, Any] = {}
     if isinstance(exc, AlreadyExists):
         extra["field"] = exc.field

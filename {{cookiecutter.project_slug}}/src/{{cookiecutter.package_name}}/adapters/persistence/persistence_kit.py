@@ -60,6 +60,11 @@ def activate(provider: RepositoryProvider | None) -> None:
     _active = provider
 
 
+def active_provider(call: str) -> RepositoryProvider:
+    """The running service's provider, or a ``RuntimeError`` saying how ``call`` can get one."""
+    return _require_active(call)
+
+
 def _require_active(call: str) -> RepositoryProvider:
     if _active is None:
         raise RuntimeError(

@@ -1,9 +1,18 @@
-"""``/auth`` routes over the ``IdentityProvider`` port (memory or Cognito, same behaviour).
+"""``/auth`` routes over the ``IdentityProvider`` port (repository, memory or Cognito, same
+behaviour).
 
 Anonymous: register, confirm, login, refresh, forgot-password, confirm-forgot-password.
 Signed in: logout, change-password, me. Admin role (``admin_role``): list users, assign and
-remove roles. Codes and passwords never appear in a response; forgot-password answers the same
-whether or not the account exists.
+remove roles, disable, enable and delete users. Codes and passwords never appear in a response.
+No answer tells whether an account exists: register answers a taken username like a free one
+(its owner is told), login has one message, forgot-password and confirm answer the same.
+
+Throttled (``ports/throttle.py``, docs/identity.md#throttling): login per account and per client
+address, confirmation and reset code guesses per account and per address (a new code does not
+reset them), forgot-password per account and per address, register per address. Past a limit the
+answer is 429 with ``Retry-After``, the same whether or not the account exists. The client
+address is the ASGI server's ``request.client.host``: behind a proxy, uvicorn reports the
+proxy's address unless it is told to trust it (``--proxy-headers --forwarded-allow-ips``).
 """
 
 from __future__ import annotations
@@ -11,11 +20,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from ....ports.identity import MAX_USER_PAGE, AuthTokens, Principal, UserInfo
-from ..deps import IdentityProviderDep
+from ....ports.throttle import AttemptKey, AttemptLimiter, Scope
+from ..deps import AttemptLimiterDep, IdentityProviderDep
 from ..errors import error_responses
 from ..routing import PrefixRouter
 from ..security import BearerToken, CurrentUser, require_roles
@@ -146,14 +156,33 @@ class UserPageResponse(BaseModel):
 FORGOT_MESSAGE = "If the account exists, a reset code has been sent to its contact address."
 
 
+def client_address(request: Request) -> str:
+    """The caller's address as the ASGI server reports it (behind a proxy: see the module
+    doc); ``unknown`` when the server gives none (all such callers then share one counter)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def _succeeded(limiter: AttemptLimiter, account: AttemptKey, address: AttemptKey) -> None:
+    """A success: the account's counter starts again, the address gets its attempt back (its
+    counter counts failures; a success never lifts a lock)."""
+    await limiter.reset(account)
+    await limiter.release(address)
+
+
 def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> APIRouter:
     router = PrefixRouter(prefix=prefix, tags=["auth"])
     admin = Depends(require_roles(admin_role))
 
     @router.post(
-        "/register", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 409)
+        "/register", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 409, 429)
     )
-    async def register(body: RegisterRequest, identity: IdentityProviderDep) -> RegisterResponse:
+    async def register(
+        body: RegisterRequest,
+        request: Request,
+        identity: IdentityProviderDep,
+        limiter: AttemptLimiterDep,
+    ) -> RegisterResponse:
+        await limiter.acquire([AttemptKey(Scope.REGISTER_ADDRESS, client_address(request))])
         result = await identity.register(body.username, body.password, body.email)
         return RegisterResponse(
             username=result.username,
@@ -164,15 +193,37 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
         )
 
     @router.post(
-        "/confirm", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(400, 404)
+        "/confirm",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses=error_responses(400, 404, 429),
     )
-    async def confirm(body: ConfirmRequest, identity: IdentityProviderDep) -> Response:
+    async def confirm(
+        body: ConfirmRequest,
+        request: Request,
+        identity: IdentityProviderDep,
+        limiter: AttemptLimiterDep,
+    ) -> Response:
+        account = AttemptKey(Scope.CODE_ACCOUNT, body.username)
+        address = AttemptKey(Scope.CODE_ADDRESS, client_address(request))
+        await limiter.acquire([account, address])
         await identity.confirm_registration(body.username, body.code)
+        await _succeeded(limiter, account, address)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.post("/login", responses=error_responses(400, 401))
-    async def login(body: LoginRequest, identity: IdentityProviderDep) -> TokenResponse:
-        return TokenResponse.of(await identity.login(body.username, body.password))
+    @router.post("/login", responses=error_responses(400, 401, 429))
+    async def login(
+        body: LoginRequest,
+        request: Request,
+        identity: IdentityProviderDep,
+        limiter: AttemptLimiterDep,
+    ) -> TokenResponse:
+        # Reserved before the password is checked: concurrent guesses cannot all get past.
+        account = AttemptKey(Scope.LOGIN_ACCOUNT, body.username)
+        address = AttemptKey(Scope.LOGIN_ADDRESS, client_address(request))
+        await limiter.acquire([account, address])
+        tokens = await identity.login(body.username, body.password)
+        await _succeeded(limiter, account, address)
+        return TokenResponse.of(tokens)
 
     @router.post("/refresh", responses=error_responses(400, 401))
     async def refresh(body: RefreshRequest, identity: IdentityProviderDep) -> TokenResponse:
@@ -184,23 +235,42 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post(
-        "/forgot-password", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(400)
+        "/forgot-password",
+        status_code=status.HTTP_202_ACCEPTED,
+        responses=error_responses(400, 429),
     )
     async def forgot_password(
-        body: ForgotPasswordRequest, identity: IdentityProviderDep
+        body: ForgotPasswordRequest,
+        request: Request,
+        identity: IdentityProviderDep,
+        limiter: AttemptLimiterDep,
     ) -> MessageResponse:
+        await limiter.acquire(
+            [
+                AttemptKey(Scope.CODE_REQUEST_ACCOUNT, body.username),
+                AttemptKey(Scope.CODE_REQUEST_ADDRESS, client_address(request)),
+            ]
+        )
         await identity.forgot_password(body.username)
         return MessageResponse(message=FORGOT_MESSAGE)
 
     @router.post(
         "/confirm-forgot-password",
         status_code=status.HTTP_204_NO_CONTENT,
-        responses=error_responses(400, 404),
+        responses=error_responses(400, 404, 429),
     )
     async def confirm_forgot_password(
-        body: ConfirmForgotPasswordRequest, identity: IdentityProviderDep
+        body: ConfirmForgotPasswordRequest,
+        request: Request,
+        identity: IdentityProviderDep,
+        limiter: AttemptLimiterDep,
     ) -> Response:
+        # The same code counters as /confirm: a new code does not bring new guesses.
+        account = AttemptKey(Scope.CODE_ACCOUNT, body.username)
+        address = AttemptKey(Scope.CODE_ADDRESS, client_address(request))
+        await limiter.acquire([account, address])
         await identity.confirm_forgot_password(body.username, body.code, body.new_password)
+        await _succeeded(limiter, account, address)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post(
@@ -259,5 +329,35 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
     async def remove_role(username: str, role: str, identity: IdentityProviderDep) -> UserResponse:
         await identity.remove_role(username, role)
         return UserResponse.of(await identity.get_user(username))
+
+    @router.post(
+        "/users/{username}/disable",
+        dependencies=[admin],
+        responses=error_responses(401, 403, 404),
+    )
+    async def disable_user(username: str, identity: IdentityProviderDep) -> UserResponse:
+        """Refuse the account's logins and end its sessions and tokens."""
+        await identity.disable_user(username)
+        return UserResponse.of(await identity.get_user(username))
+
+    @router.post(
+        "/users/{username}/enable",
+        dependencies=[admin],
+        responses=error_responses(401, 403, 404),
+    )
+    async def enable_user(username: str, identity: IdentityProviderDep) -> UserResponse:
+        await identity.enable_user(username)
+        return UserResponse.of(await identity.get_user(username))
+
+    @router.delete(
+        "/users/{username}",
+        status_code=status.HTTP_204_NO_CONTENT,
+        dependencies=[admin],
+        responses=error_responses(401, 403, 404),
+    )
+    async def delete_user(username: str, identity: IdentityProviderDep) -> Response:
+        """Remove the account, its sessions and codes; its tokens stop working."""
+        await identity.delete_user(username)
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router

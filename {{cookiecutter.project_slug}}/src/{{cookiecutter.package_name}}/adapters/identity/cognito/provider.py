@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
@@ -10,7 +13,6 @@ import aioboto3
 from aiobotocore.config import AioConfig
 
 from ....ports.errors import (
-    AlreadyExists,
     AuthenticationFailed,
     InvalidCursor,
     InvalidInput,
@@ -27,13 +29,26 @@ from ....ports.identity import (
     UserPage,
     unique_roles,
 )
+from ....ports.messages import MessagePurpose, MessageSender, OutgoingMessage
 from ...aws import OwnedClient
+from ...messages import LoggingMessageSender
 from .errors import CODE_FAILED, LOGIN_FAILED, REFRESH_FAILED, Quiet, translate_errors
-from .mapping import auth_tokens, code_delivery, secret_hash, user_info
+from .mapping import (
+    auth_tokens,
+    code_delivery,
+    password_problem,
+    secret_hash,
+    simulated_delivery,
+    user_info,
+)
 
 if TYPE_CHECKING:
     from types_aiobotocore_cognito_idp.client import CognitoIdentityProviderClient
     from types_aiobotocore_cognito_idp.type_defs import AttributeTypeTypeDef
+
+logger = logging.getLogger(__name__)
+
+POOL_SETTINGS_SECONDS = 300.0  # how long the pool's password policy and verified attributes hold
 
 
 class CognitoIdentityProvider:
@@ -51,6 +66,7 @@ class CognitoIdentityProvider:
         connect_timeout_seconds: float = 5,
         read_timeout_seconds: float = 10,
         max_attempts: int = 3,
+        messages: MessageSender | None = None,
     ) -> None:
         if not user_pool_id or not client_id:
             raise ValueError("Cognito needs a user pool id and an app client id")
@@ -71,6 +87,9 @@ class CognitoIdentityProvider:
         )
         self._owned: OwnedClient[CognitoIdentityProviderClient] = OwnedClient()
         self._client: CognitoIdentityProviderClient | None = None
+        # Cognito sends its own codes; this gets the adapter's notices (ACCOUNT_EXISTS).
+        self._messages: MessageSender = messages or LoggingMessageSender()
+        self._pool_settings: tuple[float, Mapping[str, Any]] | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -114,6 +133,64 @@ class CognitoIdentityProvider:
             return {}
         return {"SECRET_HASH": secret_hash(username, self.client_id, self._client_secret)}
 
+    async def _pool(self) -> Mapping[str, Any] | None:
+        """The pool's settings (``DescribeUserPool``), cached; ``None`` when they can't be read."""
+        now = time.monotonic()
+        if self._pool_settings is not None and now - self._pool_settings[0] < POOL_SETTINGS_SECONDS:
+            return self._pool_settings[1]
+        try:
+            with translate_errors():
+                response = await self.client.describe_user_pool(UserPoolId=self.user_pool_id)
+        except KitError as exc:
+            logger.warning("could not read the user pool's settings: %s", exc)
+            return None
+        pool: Mapping[str, Any] = response.get("UserPool", {})
+        self._pool_settings = (now, pool)
+        return pool
+
+    async def _owner_email(self, username: str) -> str | None:
+        try:
+            with translate_errors():
+                raw = await self.client.admin_get_user(
+                    UserPoolId=self.user_pool_id, Username=username
+                )
+        except KitError as exc:
+            logger.warning("could not read the e-mail of an existing account: %s", exc)
+            return None
+        return user_info(raw, None).email
+
+    async def _notify(self, message: OutgoingMessage) -> None:
+        # The flow's answer must not depend on the delivery: a failure here would tell the caller
+        # that the account exists.
+        try:
+            await self._messages.send(message)
+        except Exception:
+            logger.exception("could not send the %s message", message.purpose)
+
+    async def _resend_confirmation(self, username: str) -> None:
+        try:
+            with translate_errors():
+                await self.client.resend_confirmation_code(
+                    ClientId=self.client_id, Username=username, **self._hash_for(username)
+                )
+        except KitError as exc:
+            logger.warning("could not resend a confirmation code: %s", exc)
+
+    async def _sign_out_everywhere(self, username: str) -> None:
+        """``AdminUserGlobalSignOut``: the user's refresh tokens stop working."""
+        try:
+            with translate_errors(
+                UserNotFoundException=NotFound("user", username),
+                NotAuthorizedException=Quiet(username),
+            ):
+                await self.client.admin_user_global_sign_out(
+                    UserPoolId=self.user_pool_id, Username=username
+                )
+        except Quiet:
+            # Cognito refused to sign this user out (e.g. already disabled): the disable or
+            # delete goes on; logged, as its refresh tokens may outlive it.
+            logger.warning("Cognito refused AdminUserGlobalSignOut; refresh tokens may survive")
+
     # --- IdentityProvider ----------------------------------------------------------------------
 
     async def register(
@@ -123,17 +200,40 @@ class CognitoIdentityProvider:
         email: str,
         attributes: Mapping[str, str] | None = None,
     ) -> RegistrationResult:
+        pool = await self._pool()
+        # Checked here too, so a weak password is refused alike whether or not the name is taken
+        # (SignUp may report the taken name without looking at the password: moto does).
+        problem = password_problem(password, (pool or {}).get("Policies", {}).get("PasswordPolicy"))
+        if problem:
+            raise InvalidInput(f"Password does not meet the policy: {problem}")
         user_attributes: list[AttributeTypeTypeDef] = [{"Name": "email", "Value": email}]
         user_attributes += [
             {"Name": k, "Value": v} for k, v in (attributes or {}).items() if k != "email"
         ]
-        with translate_errors(UsernameExistsException=AlreadyExists("user", "username", username)):
-            response = await self.client.sign_up(
-                ClientId=self.client_id,
-                Username=username,
-                Password=password,
-                UserAttributes=user_attributes,
-                **self._hash_for(username),
+        try:
+            with translate_errors(UsernameExistsException=Quiet(username)):
+                response = await self.client.sign_up(
+                    ClientId=self.client_id,
+                    Username=username,
+                    Password=password,
+                    UserAttributes=user_attributes,
+                    **self._hash_for(username),
+                )
+        except Quiet:
+            # Taken: answer as for a new account (a subject that belongs to no account) and tell
+            # the owner instead. Cognito's SignUp itself would say UsernameExistsException.
+            owner_email = await self._owner_email(username)
+            await self._notify(
+                OutgoingMessage(
+                    purpose=MessagePurpose.ACCOUNT_EXISTS, username=username, email=owner_email
+                )
+            )
+            auto_verified = None if pool is None else pool.get("AutoVerifiedAttributes", [])
+            return RegistrationResult(
+                username=username,
+                user_sub=str(uuid.uuid4()),
+                confirmed=False,
+                delivery=simulated_delivery(email, attributes, auto_verified),
             )
         return RegistrationResult(
             username=username,
@@ -143,7 +243,10 @@ class CognitoIdentityProvider:
         )
 
     async def confirm_registration(self, username: str, code: str) -> None:
-        with translate_errors(UserNotFoundException=InvalidInput(CODE_FAILED)):
+        # An unknown user, or one Cognito refuses to confirm (NotAuthorizedException, such as an
+        # account already confirmed): the same answer as a wrong code.
+        failed = InvalidInput(CODE_FAILED)
+        with translate_errors(UserNotFoundException=failed, NotAuthorizedException=failed):
             await self.client.confirm_sign_up(
                 ClientId=self.client_id,
                 Username=username,
@@ -152,17 +255,28 @@ class CognitoIdentityProvider:
             )
 
     async def login(self, username: str, password: str) -> AuthTokens:
+        # One message for an unknown user, a wrong password, a disabled account (Cognito:
+        # NotAuthorizedException) and an unconfirmed one (UserNotConfirmedException: its owner is
+        # sent a new code, best effort).
         failed = AuthenticationFailed(LOGIN_FAILED)
-        with translate_errors(UserNotFoundException=failed, NotAuthorizedException=failed):
-            response = await self.client.initiate_auth(
-                ClientId=self.client_id,
-                AuthFlow="USER_PASSWORD_AUTH",
-                AuthParameters={
-                    "USERNAME": username,
-                    "PASSWORD": password,
-                    **self._auth_hash(username),
-                },
-            )
+        try:
+            with translate_errors(
+                UserNotFoundException=failed,
+                NotAuthorizedException=failed,
+                UserNotConfirmedException=Quiet(username),
+            ):
+                response = await self.client.initiate_auth(
+                    ClientId=self.client_id,
+                    AuthFlow="USER_PASSWORD_AUTH",
+                    AuthParameters={
+                        "USERNAME": username,
+                        "PASSWORD": password,
+                        **self._auth_hash(username),
+                    },
+                )
+        except Quiet:
+            await self._resend_confirmation(username)
+            raise failed from None
         return auth_tokens(response)
 
     async def refresh(self, refresh_token: str, username: str | None = None) -> AuthTokens:
@@ -310,6 +424,22 @@ class CognitoIdentityProvider:
             # No such group, so the user does not hold the role; still 404 an unknown user.
             with translate_errors(UserNotFoundException=not_found):
                 await self.client.admin_get_user(UserPoolId=self.user_pool_id, Username=username)
+
+    async def disable_user(self, username: str) -> None:
+        with translate_errors(UserNotFoundException=NotFound("user", username)):
+            await self.client.admin_disable_user(UserPoolId=self.user_pool_id, Username=username)
+        # Disabled first, so no login slips in between; then the refresh tokens die too.
+        await self._sign_out_everywhere(username)
+
+    async def enable_user(self, username: str) -> None:
+        with translate_errors(UserNotFoundException=NotFound("user", username)):
+            await self.client.admin_enable_user(UserPoolId=self.user_pool_id, Username=username)
+
+    async def delete_user(self, username: str) -> None:
+        # Signed out first: the sessions end explicitly, whatever the deletion does to them.
+        await self._sign_out_everywhere(username)
+        with translate_errors(UserNotFoundException=NotFound("user", username)):
+            await self.client.admin_delete_user(UserPoolId=self.user_pool_id, Username=username)
 
     async def list_users(
         self, limit: int = 50, cursor: str | None = None, role: str | None = None

@@ -1,4 +1,4 @@
-"""Passwords for the memory provider: the policy, generated passwords and argon2id hashing.
+"""Passwords of the repository (and memory) provider: policy, generation, argon2id hashing.
 
 The policy is Cognito's default, so both adapters accept and refuse the same passwords. Hashing
 and verifying run in a worker thread: argon2 is deliberately slow and would stall the event loop.
