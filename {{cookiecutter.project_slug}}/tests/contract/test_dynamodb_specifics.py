@@ -11,13 +11,13 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from boto3.dynamodb.conditions import Attr  # type: ignore[import-untyped]
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
 from {{cookiecutter.package_name}}.adapters.persistence.common import prepare
 from {{cookiecutter.package_name}}.adapters.persistence.dynamodb import (
@@ -261,6 +261,60 @@ async def test_small_batches_are_one_transaction(
         await repo.add_many([widget(100), widget(101, sku="SKU-001")])
     assert info.value.field == "sku"
     assert await repo.count() == 40
+
+
+def replies_lost(backend: DynamoDbBackend, operation: str, lost: Mapping[int, bool]) -> list[int]:
+    """The reply to each attempt of ``operation`` numbered in ``lost`` (from 1) never reaches
+    the client, after the request reached DynamoDB and was applied (True) or not (False): the
+    client times out, as when the server answers after the read timeout under load, and
+    botocore sends the same request again. Returns the numbers of the attempts sent."""
+    sent: list[int] = []
+    client: Any = backend.client
+
+    async def before_send(request: Any, **_: Any) -> None:
+        sent.append(len(sent) + 1)
+        if sent[-1] in lost:
+            if lost[sent[-1]]:
+                await client._endpoint.http_session.send(request)
+            raise ReadTimeoutError(endpoint_url=request.url, error="the reply came too late")
+
+    client.meta.events.register(f"before-send.dynamodb.{operation}", before_send)
+    return sent
+
+
+async def test_a_write_applied_whose_reply_was_lost_is_not_refused_by_its_own_resend(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    """botocore resends a write whose reply timed out. DynamoDB answers a resent transaction by
+    its ClientRequestToken, but a PutItem has no token and moto ignores it: the resend fails on
+    the write itself (its id taken by its own item), which is no refusal."""
+    backend, provider = ddb
+    teams = provider.of(Team)
+    puts = replies_lost(backend, "PutItem", {1: True, 4: False})
+    assert await teams.add(Team(id="t1", name="mine")) == Team(id="t1", name="mine", version=1)
+    assert puts == [1, 2]
+    # Resent after a first attempt that never arrived: someone else's item is a refusal.
+    await teams.add(Team(id="t2", name="theirs"))
+    with pytest.raises(AlreadyExists) as taken:
+        await teams.add(Team(id="t2", name="mine"))
+    assert taken.value.field == "id"
+    assert puts == [1, 2, 3, 4, 5]
+    assert (await teams.get_or_raise("t2")).name == "theirs"
+
+    # add_many in transactions of 100 actions: the first one's reply lost, then resent.
+    repo = provider.of(Widget)
+    transactions = replies_lost(backend, "TransactWriteItems", {1: True, 5: True})
+    assert len(await repo.add_many([widget(i) for i in range(120)])) == 120  # 3 transactions
+    assert transactions == [1, 2, 3, 4]
+    assert await repo.count() == 120
+    # A sku taken in the last transaction: the first one, applied and resent, is undone too.
+    clash = [*(widget(i) for i in range(200, 260)), widget(260, sku="SKU-001")]
+    with pytest.raises(AlreadyExists) as info:
+        await repo.add_many(clash)  # 2 transactions
+    assert info.value.field == "sku"
+    assert transactions[4:7] == [5, 6, 7]
+    assert await repo.count() == 120
+    assert await repo.get_many([w.id for w in clash]) == []
 
 
 # --- integrity: staged writes, reference counters, units of work --------------------------------

@@ -12,6 +12,14 @@ are only ever about the stored state. A unit of work stages all its writes in on
 write cost of a transaction), else one ``TransactWriteItems`` (at most 100 actions:
 ``TransactionTooLarge`` is raised while staging, before anything is sent). A failed condition
 is mapped to its kit error with the item DynamoDB returns (see ``conditions``).
+
+botocore resends a request whose reply it did not get (a read timeout, a dropped connection,
+a 5xx), and the server may well have applied the first attempt. A transaction carries a
+``ClientRequestToken``, so DynamoDB answers the resend with the first outcome; a single
+PutItem/UpdateItem/DeleteItem has no such token, and emulators (moto) ignore it, so there the
+resend runs again and fails on our own write: the new item's id is taken, by itself. A refusal
+of a resent request is therefore our own write when every failed condition found exactly what
+this request writes (and at least one found an item it wrote): it was applied, not refused.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ....ports.errors import BackendUnavailable, InvalidInput, TransactionTooLarge
-from .conditions import Cond, counter, number
+from .conditions import Cond, counter, number, same_value
 from .errors import BACKEND, DRIVER_ERRORS, backoff, error_code, failed_item, translate
 from .expressions import Expression, join
 from .serialization import Item
@@ -213,6 +221,8 @@ class Staging:
                 token = None
                 failed = _failures(exc, built)
                 if failed is not None:
+                    if _resent(exc) and _ours(failed):
+                        return  # an earlier attempt was applied; its reply was lost
                     self._resolve(failed)
                     continue
                 if not _retryable(exc):
@@ -318,6 +328,30 @@ def _failures(
         if reason.get("Code") == "ConditionalCheckFailed"
     ]
     return failed or None
+
+
+def _resent(exc: ClientError) -> bool:
+    """botocore sent this request more than once: an earlier attempt may have been applied."""
+    metadata: Any = exc.response.get("ResponseMetadata") or {}
+    return int(metadata.get("RetryAttempts") or 0) > 0
+
+
+def _ours(failed: list[tuple[Entry, Item | None]]) -> bool:
+    """Every failed condition found what its entry writes (no item where it deletes), and at
+    least one found an item it wrote: the request's own effect, not someone else's write."""
+    written = False
+    for entry, found in failed:
+        if entry.effect is None:
+            return False  # a condition or counter only: nothing to recognise
+        view = entry.view()
+        if view is None or found is None:
+            if view is not None or found is not None:
+                return False
+        elif same_value({"M": found}, {"M": view}):
+            written = True
+        else:
+            return False
+    return written
 
 
 def _retryable(exc: ClientError) -> bool:
