@@ -354,7 +354,8 @@ def test_the_teams_extension_points_merge_with_a_release(linked: tuple[Path, Pat
     registrations = package / "registrations.py"
     notes_import = "from .features.notes import NOTES\n"
     insert_after(registrations, "from .features.library import", notes_import)
-    text = registrations.read_text().replace("= (LIBRARY,)", "= (LIBRARY, NOTES)")
+    text = registrations.read_text()
+    text = text.replace("= (IDENTITY, LIBRARY)", "= (IDENTITY, LIBRARY, NOTES)")
     registrations.write_text(text)
     commit_all(project, "Team: a setting, a dependency, a feature")
 
@@ -377,7 +378,7 @@ def test_the_teams_extension_points_merge_with_a_release(linked: tuple[Path, Pat
     pyproject = (project / "pyproject.toml").read_text()
     assert '"tenacity>=8"' in pyproject
     assert '"anyio>=4"' in pyproject
-    assert "(LIBRARY, NOTES)" in registrations.read_text()
+    assert "(IDENTITY, LIBRARY, NOTES)" in registrations.read_text()
     assert "(0.1.1)" in registrations.read_text()
     env = (project / ".env.example").read_text()
     assert "PAYMENTS_URL=" in env

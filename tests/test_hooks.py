@@ -103,7 +103,7 @@ def test_python_version_outside_the_choices_is_refused(template: Path, tmp_path:
         ("python_version", "3.10", "python_version '3.10' is not supported: choose one of 3.12"),
         ("repository_backend", "sqlite", "repository_backend 'sqlite' is not one of: memory"),
         ("storage_backend", "ftp", "storage_backend 'ftp' is not one of: local, s3"),
-        ("identity_backend", "ldap", "identity_backend 'ldap' is not one of: repository, memory, cognito"),
+        ("identity_backend", "ldap", "identity_backend 'ldap' is not one of: repository"),
     ],
 )
 def test_hook_refuses_choices_that_bypass_the_prompt(

@@ -1,6 +1,7 @@
 """The accounts of ``IDENTITY_BACKEND=repository`` (``adapters/identity/repository``): users
 with argon2id password hashes and their token version, login sessions (refresh secrets by
-SHA-256 only) and pending confirmation and reset codes (by digest only).
+SHA-256 only) and pending confirmation and reset codes (by digest only). Sessions and codes
+expire (``ttl_field``): ``purge_expired()`` from a periodic job reclaims their rows.
 
 Revision ID: 0003_identity_tables
 Revises: 0002
@@ -51,6 +52,7 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_identity_codes"),
     )
+    op.create_index("ix_identity_codes_expires_at", "identity_codes", ["expires_at"], unique=False)
     op.create_table(
         "identity_sessions",
         sa.Column("id", sa.Text(collation="C"), nullable=False),
@@ -66,11 +68,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_identity_sessions"),
     )
     op.create_index("ix_identity_sessions_subject", "identity_sessions", ["subject"], unique=False)
+    op.create_index(
+        "ix_identity_sessions_expires_at", "identity_sessions", ["expires_at"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_identity_sessions_expires_at", table_name="identity_sessions")
     op.drop_index("ix_identity_sessions_subject", table_name="identity_sessions")
     op.drop_table("identity_sessions")
+    op.drop_index("ix_identity_codes_expires_at", table_name="identity_codes")
     op.drop_table("identity_codes")
     op.drop_index("uq_identity_accounts_username", table_name="identity_accounts")
     op.drop_table("identity_accounts")

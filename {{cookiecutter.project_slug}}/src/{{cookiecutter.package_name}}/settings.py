@@ -138,7 +138,7 @@ class PersistenceKitSettings(BaseSettings):
     # How long the HS256 verifier trusts an account's cached token version: the longest a token
     # keeps working after logout, a password change, a role change, disable or delete.
     token_revocation_check_seconds: float = Field(default=5, ge=0, le=300)
-    # memory provider: one sandbox user per role code (username = role, e-mail role@domain);
+    # repository and memory providers: one sandbox user per role code (username = role);
     # password MEMORY_SEED_PASSWORD, or generated and logged once (never a fixed literal)
     memory_seed_role_users: bool = False
     memory_seed_role_codes: CsvList = ("admin", "operator")
@@ -155,8 +155,9 @@ class PersistenceKitSettings(BaseSettings):
     cognito_token_use: Literal["access", "id"] = "access"
     jwks_cache_ttl_seconds: int = Field(default=3600, gt=0)
     jwks_min_refresh_interval_seconds: float = Field(default=30.0, ge=0)
-    # argon2id cost (memory provider). Defaults are argon2-cffi's RFC 9106 profile; tests lower
-    # them for speed, production refuses anything under OWASP's minimum (19 MiB, 2 passes).
+    # argon2id cost (repository and memory providers). Defaults are argon2-cffi's RFC 9106
+    # profile; tests lower them, production refuses anything under OWASP's minimum (19 MiB, 2
+    # passes).
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65_536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)

@@ -146,6 +146,25 @@ async def test_login_is_locked_after_max_failures_even_for_the_right_password(
         assert_too_many(await login(client, "reader", WRONG), LOCK)
 
 
+async def test_change_password_guesses_count_as_login_attempts(
+    throttled: Client, codes: CodeBox
+) -> None:
+    """A stolen access token gets no more tries at the old password than the login form."""
+    async with throttled() as client:
+        await register(client, codes, "reader")
+        token = (await login(client, "reader", STRONG_PASSWORD)).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        guess = {"old_password": WRONG, "new_password": OTHER_PASSWORD}
+        for _ in range(MAX_ATTEMPTS):
+            wrong = await client.post("/auth/change-password", json=guess, headers=headers)
+            assert wrong.status_code == 401
+        right = {"old_password": STRONG_PASSWORD, "new_password": OTHER_PASSWORD}
+        assert_too_many(
+            await client.post("/auth/change-password", json=right, headers=headers), LOCK
+        )
+        assert_too_many(await login(client, "reader", STRONG_PASSWORD), LOCK)
+
+
 async def test_an_unknown_username_gets_the_same_answers(throttled: Client, codes: CodeBox) -> None:
     async with throttled() as client:
         await register(client, codes, "reader")

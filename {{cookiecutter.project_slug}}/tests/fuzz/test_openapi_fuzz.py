@@ -58,6 +58,10 @@ CHECKS = [
     negative_data_rejection,
 ]
 
+# The fuzz sends hundreds of wrong logins from one address, and signs the admin in before each
+# case: the throttle would soon answer 429 to both (tests/api/test_throttle_api.py covers it).
+UNTHROTTLED: dict[str, object] = {"throttle_enabled": False}
+
 # Random valid bodies are accepted by these: proof the fuzz reaches the write paths.
 WRITES_THAT_MUST_SUCCEED = {"POST /owners": 201, "GET /owners": 200, "GET /widgets": 200}
 
@@ -74,16 +78,21 @@ FUZZ_SETTINGS = settings(
 
 def _sign_in_as_admin(schema: BaseSchema) -> None:
     """Every generated request carries an admin's token, except the negative cases that drop
-    the Authorization header on purpose (schemathesis skips auth for those)."""
-    login = schema["/auth/login"]["POST"].Case(body={"username": ADMIN[0], "password": ADMIN[1]})
-    response = login.call()
-    assert response.status_code == 200, response.text
-    token = str(response.json()["access_token"])
+    the Authorization header on purpose (schemathesis skips auth for those). A fresh one for each
+    case: a fuzzed logout, role change or password change revokes the tokens issued before it."""
 
-    @schema.auth(refresh_interval=None)
+    def sign_in() -> str:
+        body: Any = {"username": ADMIN[0], "password": ADMIN[1]}
+        response = schema["/auth/login"]["POST"].Case(body=body).call()
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])
+
+    sign_in()  # fails here, with the reason, if the admin cannot sign in at all
+
+    @schema.auth(refresh_interval=1)
     class AdminToken:
         def get(self, case: Case[Any], context: AuthContext) -> str:
-            return token
+            return sign_in()
 
         def set(self, case: Case[Any], data: str, context: AuthContext) -> None:
             case.headers["Authorization"] = f"Bearer {data}"
@@ -137,7 +146,7 @@ def fuzz(schema: BaseSchema, must_succeed: dict[str, int] = WRITES_THAT_MUST_SUC
 
 
 def test_memory_backend_honours_its_schema(tmp_path: Path) -> None:
-    app = kit_app(memory_settings(tmp_path))
+    app = kit_app(memory_settings(tmp_path, **UNTHROTTLED))
     fuzz(schemathesis.openapi.from_asgi("/openapi.json", app))
 
 
@@ -155,7 +164,9 @@ def scratch_postgres() -> Iterator[str]:
 
 
 def test_postgres_backend_honours_its_schema(tmp_path: Path, scratch_postgres: str) -> None:
-    settings_ = memory_settings(tmp_path, repo_database="postgres", postgres_dsn=scratch_postgres)
+    settings_ = memory_settings(
+        tmp_path, repo_database="postgres", postgres_dsn=scratch_postgres, **UNTHROTTLED
+    )
     app = kit_app(settings_)
     try:
         fuzz(schemathesis.openapi.from_asgi("/openapi.json", app))

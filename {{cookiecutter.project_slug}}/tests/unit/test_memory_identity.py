@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import jwt
@@ -28,7 +29,8 @@ from tests.support.identity import (
 
 @dataclass
 class Clock:
-    now: float = 1_700_000_000.0
+    # Real time at the start: expired sessions and codes also vanish from reads by real time.
+    now: float = field(default_factory=time.time)
 
     def __call__(self) -> float:
         return self.now

@@ -8,11 +8,12 @@ No answer tells whether an account exists: register answers a taken username lik
 (its owner is told), login has one message, forgot-password and confirm answer the same.
 
 Throttled (``ports/throttle.py``, docs/identity.md#throttling): login per account and per client
-address, confirmation and reset code guesses per account and per address (a new code does not
-reset them), forgot-password per account and per address, register per address. Past a limit the
-answer is 429 with ``Retry-After``, the same whether or not the account exists. The client
-address is the ASGI server's ``request.client.host``: behind a proxy, uvicorn reports the
-proxy's address unless it is told to trust it (``--proxy-headers --forwarded-allow-ips``).
+address (change-password's old password counts as a login attempt), confirmation and reset code
+guesses per account and per address (a new code does not reset them), forgot-password per account
+and per address, register per address. Past a limit the answer is 429 with ``Retry-After``, the
+same whether or not the account exists. The client address is the ASGI server's
+``request.client.host``: behind a proxy, uvicorn reports the proxy's address unless it is told
+to trust it (``--proxy-headers --forwarded-allow-ips``).
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
     admin = Depends(require_roles(admin_role))
 
     @router.post(
-        "/register", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 409, 429)
+        "/register", status_code=status.HTTP_201_CREATED, responses=error_responses(400, 429)
     )
     async def register(
         body: RegisterRequest,
@@ -276,15 +277,23 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
     @router.post(
         "/change-password",
         status_code=status.HTTP_204_NO_CONTENT,
-        responses=error_responses(400, 401),
+        responses=error_responses(400, 401, 429),
     )
     async def change_password(
         body: ChangePasswordRequest,
-        _: CurrentUser,
+        user: CurrentUser,
         token: BearerToken,
+        request: Request,
         identity: IdentityProviderDep,
+        limiter: AttemptLimiterDep,
     ) -> Response:
+        # The old password is a password guess: a stolen access token gets no more tries at it
+        # than the login form gives.
+        account = AttemptKey(Scope.LOGIN_ACCOUNT, user.username)
+        address = AttemptKey(Scope.LOGIN_ADDRESS, client_address(request))
+        await limiter.acquire([account, address])
         await identity.change_password(token, body.old_password, body.new_password)
+        await _succeeded(limiter, account, address)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/me", responses=error_responses(401, 404))

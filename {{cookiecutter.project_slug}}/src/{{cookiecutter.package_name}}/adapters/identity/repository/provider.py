@@ -31,6 +31,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from argon2 import PasswordHasher
@@ -189,22 +190,31 @@ class RepositoryIdentityProvider:
 
     # --- repositories --------------------------------------------------------------------------
 
-    @property
+    @cached_property
     def _accounts(self) -> Repository[IdentityAccount]:
         return self._repositories.of(IdentityAccount)
 
-    @property
+    @cached_property
     def _sessions(self) -> Repository[IdentitySession]:
         return self._repositories.of(IdentitySession)
 
-    @property
+    @cached_property
     def _codes(self) -> Repository[IdentityCode]:
         return self._repositories.of(IdentityCode)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Seed the sandbox role users when asked (the repositories are started already)."""
+        """Check the entities are registered, then seed the sandbox role users when asked (the
+        repositories are started already)."""
+        try:
+            self._accounts, self._sessions, self._codes  # noqa: B018 (resolved once, here)
+        except KeyError:
+            raise RuntimeError(
+                "the repository identity provider's entities are not registered: keep "
+                "features.identity.IDENTITY in registrations.FEATURES (or in create_app's "
+                "features)"
+            ) from None
         if self._seed_roles:
             await self._seed(self._seed_roles)
 

@@ -120,13 +120,18 @@ def identity_specs(suffix: str = "") -> tuple[EntitySpec[Any], ...]:
             f"identity_accounts{suffix}",
             unique=("username",),
         ),
+        # Expired sessions and codes vanish from every read and are reclaimed by the backend
+        # (MongoDB and DynamoDB TTL; ``purge_expired()`` on PostgreSQL and memory).
         EntitySpec(
             "identity_session",
             IdentitySession,
             f"identity_sessions{suffix}",
             indexes=("subject",),
+            ttl_field="expires_at",
         ),
-        EntitySpec("identity_code", IdentityCode, f"identity_codes{suffix}"),
+        EntitySpec(
+            "identity_code", IdentityCode, f"identity_codes{suffix}", ttl_field="expires_at"
+        ),
     )
 
 
