@@ -30,6 +30,7 @@ COMBINATIONS: dict[str, dict[str, str]] = {
         "project_slug": "orders",
         "package_name": "orders_core",
         "repository_backend": "dynamodb",
+        "identity_backend": "memory",
     },
 }
 

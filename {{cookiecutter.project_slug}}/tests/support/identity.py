@@ -68,7 +68,8 @@ class ManualClock:
 CodeBox = MemoryOutbox
 
 
-def memory_provider(codes: MemoryOutbox, **overrides: Any) -> MemorySecurityProvider:
+def provider_options(codes: MemoryOutbox, **overrides: Any) -> dict[str, Any]:
+    """The built-in providers' options in tests: cheap argon2, hour-long access tokens."""
     options: dict[str, Any] = {
         "jwt_secret": JWT_SECRET,
         "jwt_issuer": ISSUER,
@@ -78,7 +79,11 @@ def memory_provider(codes: MemoryOutbox, **overrides: Any) -> MemorySecurityProv
         "access_token_ttl_seconds": 3600,
     }
     options.update(overrides)
-    return MemorySecurityProvider(**options)
+    return options
+
+
+def memory_provider(codes: MemoryOutbox, **overrides: Any) -> MemorySecurityProvider:
+    return MemorySecurityProvider(**provider_options(codes, **overrides))
 
 
 def hs256_verifier() -> Hs256TokenVerifier:
@@ -184,11 +189,19 @@ def revoking_verifier(provider: TokenRevocations) -> Hs256TokenVerifier:
 @asynccontextmanager
 async def memory_identity() -> AsyncIterator[IdentityUnderTest]:
     codes, clock = CodeBox(), ManualClock()
-    provider = memory_provider(codes, clock=clock)
+    async with built_in("memory", memory_provider(codes, clock=clock), codes, clock) as under_test:
+        yield under_test
+
+
+@asynccontextmanager
+async def built_in(
+    name: str, provider: RepositoryIdentityProvider, codes: MemoryOutbox, clock: ManualClock
+) -> AsyncIterator[IdentityUnderTest]:
+    """A started repository or memory provider with the verifier the service would give it."""
     await provider.start()
     try:
         yield IdentityUnderTest(
-            "memory",
+            name,
             provider,
             revoking_verifier(provider),
             True,
@@ -213,30 +226,12 @@ async def repository_identity(
         repositories = RepositoryProvider(registry, {backend.name: lambda: backend}, backend.name)
         await repositories.start(create_schema=True)
         codes, clock = CodeBox(), ManualClock()
-        options: dict[str, Any] = {
-            "jwt_secret": JWT_SECRET,
-            "jwt_issuer": ISSUER,
-            "jwt_audience": AUDIENCE,
-            "messages": codes,
-            "password_hasher": fast_hasher(),
-            "access_token_ttl_seconds": 3600,
-            "clock": clock,
-        }
-        options.update(overrides)
+        options = provider_options(codes, clock=clock, **overrides)
         provider = RepositoryIdentityProvider(repositories, **options)
-        await provider.start()
         try:
-            yield IdentityUnderTest(
-                f"repository-{store}",
-                provider,
-                revoking_verifier(provider),
-                True,
-                outbox=codes,
-                memory_codes=codes,
-                clock=clock,
-            )
+            async with built_in(f"repository-{store}", provider, codes, clock) as under_test:
+                yield under_test
         finally:
-            await provider.close()
             await repositories.close()
 
 

@@ -18,6 +18,8 @@ to trust it (``--proxy-headers --forwarded-allow-ips``).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -163,11 +165,24 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-async def _succeeded(limiter: AttemptLimiter, account: AttemptKey, address: AttemptKey) -> None:
-    """A success: the account's counter starts again, the address gets its attempt back (its
-    counter counts failures; a success never lifts a lock)."""
+@asynccontextmanager
+async def _attempt(
+    limiter: AttemptLimiter, scopes: tuple[Scope, Scope], username: str, request: Request
+) -> AsyncIterator[None]:
+    """One attempt on the account's and the address's counters, reserved before the guarded
+    work runs (concurrent guesses cannot all get past). A success starts the account's counter
+    again and gives the address its attempt back (that counter counts failures; a success never
+    lifts a lock); a failure stays counted."""
+    account = AttemptKey(scopes[0], username)
+    address = AttemptKey(scopes[1], client_address(request))
+    await limiter.acquire([account, address])
+    yield
     await limiter.reset(account)
     await limiter.release(address)
+
+
+PASSWORD_GUESS = (Scope.LOGIN_ACCOUNT, Scope.LOGIN_ADDRESS)
+CODE_GUESS = (Scope.CODE_ACCOUNT, Scope.CODE_ADDRESS)
 
 
 def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> APIRouter:
@@ -204,11 +219,8 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
         identity: IdentityProviderDep,
         limiter: AttemptLimiterDep,
     ) -> Response:
-        account = AttemptKey(Scope.CODE_ACCOUNT, body.username)
-        address = AttemptKey(Scope.CODE_ADDRESS, client_address(request))
-        await limiter.acquire([account, address])
-        await identity.confirm_registration(body.username, body.code)
-        await _succeeded(limiter, account, address)
+        async with _attempt(limiter, CODE_GUESS, body.username, request):
+            await identity.confirm_registration(body.username, body.code)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post("/login", responses=error_responses(400, 401, 429))
@@ -218,12 +230,8 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
         identity: IdentityProviderDep,
         limiter: AttemptLimiterDep,
     ) -> TokenResponse:
-        # Reserved before the password is checked: concurrent guesses cannot all get past.
-        account = AttemptKey(Scope.LOGIN_ACCOUNT, body.username)
-        address = AttemptKey(Scope.LOGIN_ADDRESS, client_address(request))
-        await limiter.acquire([account, address])
-        tokens = await identity.login(body.username, body.password)
-        await _succeeded(limiter, account, address)
+        async with _attempt(limiter, PASSWORD_GUESS, body.username, request):
+            tokens = await identity.login(body.username, body.password)
         return TokenResponse.of(tokens)
 
     @router.post("/refresh", responses=error_responses(400, 401))
@@ -267,11 +275,8 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
         limiter: AttemptLimiterDep,
     ) -> Response:
         # The same code counters as /confirm: a new code does not bring new guesses.
-        account = AttemptKey(Scope.CODE_ACCOUNT, body.username)
-        address = AttemptKey(Scope.CODE_ADDRESS, client_address(request))
-        await limiter.acquire([account, address])
-        await identity.confirm_forgot_password(body.username, body.code, body.new_password)
-        await _succeeded(limiter, account, address)
+        async with _attempt(limiter, CODE_GUESS, body.username, request):
+            await identity.confirm_forgot_password(body.username, body.code, body.new_password)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post(
@@ -289,11 +294,8 @@ def build_auth_router(*, prefix: str = "/auth", admin_role: str = "admin") -> AP
     ) -> Response:
         # The old password is a password guess: a stolen access token gets no more tries at it
         # than the login form gives.
-        account = AttemptKey(Scope.LOGIN_ACCOUNT, user.username)
-        address = AttemptKey(Scope.LOGIN_ADDRESS, client_address(request))
-        await limiter.acquire([account, address])
-        await identity.change_password(token, body.old_password, body.new_password)
-        await _succeeded(limiter, account, address)
+        async with _attempt(limiter, PASSWORD_GUESS, user.username, request):
+            await identity.change_password(token, body.old_password, body.new_password)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.get("/me", responses=error_responses(401, 404))
