@@ -23,6 +23,7 @@ from {{cookiecutter.package_name}}.adapters.persistence.registry import Reposito
 from {{cookiecutter.package_name}}.ports.errors import (
     AlreadyExists,
     BackendUnavailable,
+    ConcurrencyConflict,
     ConditionFailed,
     InvalidInput,
     ReferenceNotFound,
@@ -213,21 +214,78 @@ async def test_a_duplicate_inside_one_batch_leaves_nothing_written(pg: Repositor
     assert await repo.count() == 0
 
 
-async def test_update_fields_locks_the_row_then_writes_it_once(pg: RepositoryProvider) -> None:
+async def test_update_fields_without_a_version_locks_the_row_then_writes_it_once(
+    pg: RepositoryProvider,
+) -> None:
     repo = pg.of(Widget)
     stored = await repo.add(widget(1, tags=["x"]))
     async with statements(backend_of(pg)) as log:
-        await repo.update_fields(
-            stored.id, {"name": "n"}, expected_version=1, conditions={"tags": {"contains": "x"}}
-        )
+        await repo.update_fields(stored.id, {"name": "n"}, conditions={"tags": {"contains": "x"}})
     assert [s.split()[0].upper() for s in log.statements] == ["SELECT", "UPDATE"]
     assert "FOR UPDATE" in log.statements[0]
+    assert log.everything[0].upper().startswith("BEGIN")
     # a refusal is known from the locked read: nothing is written
     async with statements(backend_of(pg)) as log:
         with pytest.raises(ConditionFailed):
             await repo.update_fields(stored.id, {"name": "m"}, conditions={"quantity": {"gt": 5}})
     assert [s.split()[0].upper() for s in log.statements] == ["SELECT"]
     assert (await repo.get_or_raise(stored.id)).version == 2
+
+
+async def test_update_fields_with_an_expected_version_is_a_compare_and_set(
+    pg: RepositoryProvider,
+) -> None:
+    """Two statements in autocommit and no lock held: a caller with a stale version is refused
+    while another transaction holds the row, instead of queueing for it with a connection."""
+    repo = pg.of(Widget)
+    stored = await repo.add(widget(1, tags=["x"]))
+    async with statements(backend_of(pg)) as log:
+        stored = await repo.update_fields(
+            stored.id, {"name": "n"}, expected_version=1, conditions={"tags": {"contains": "x"}}
+        )
+    assert log.everything == log.statements  # no BEGIN/COMMIT
+    assert [s.split()[0].upper() for s in log.statements] == ["SELECT", "UPDATE"]
+    assert "FOR UPDATE" not in log.statements[0]
+
+    table = pg.registry.get("widget").collection
+    holder = await connect_raw()
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute(f'SELECT * FROM "{table}" WHERE id = $1 FOR UPDATE', stored.id)
+        with pytest.raises(ConcurrencyConflict):  # returns while the row is still locked
+            await repo.update_fields(stored.id, {"name": "m"}, expected_version=1)
+        # The version read is current, but the holder changes the row before committing: the
+        # guarded UPDATE waits for it, then finds another version and writes nothing.
+        await holder.execute(
+            f'UPDATE "{table}" SET version = version + 1, name = $2 WHERE id = $1',
+            stored.id,
+            "theirs",
+        )
+        racing = asyncio.ensure_future(
+            repo.update_fields(stored.id, {"name": "mine"}, expected_version=2)
+        )
+        await wait_for_a_lock_wait(holder, table, racing)
+        await transaction.commit()
+        with pytest.raises(ConcurrencyConflict):
+            await racing
+    finally:
+        await holder.close()
+    current = await repo.get_or_raise(stored.id)
+    assert (current.name, current.version) == ("theirs", 3)
+
+
+async def wait_for_a_lock_wait(observer: Any, table: str, task: asyncio.Future[Any]) -> None:
+    """Until ``task``'s UPDATE of ``table`` waits on a row lock: polled, with a deadline only
+    for a stuck server."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query LIKE 'UPDATE%' AND position($1 in query) > 0"
+    )
+    async with asyncio.timeout(120):
+        while not await observer.fetchval(query, table):
+            assert not task.done(), task
+            await asyncio.sleep(0.01)
 
 
 async def test_guarded_update_is_one_statement_and_reads_only_to_explain_a_refusal(

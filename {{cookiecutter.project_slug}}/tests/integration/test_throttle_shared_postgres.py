@@ -6,8 +6,10 @@ database, give exactly ``LOGIN_MAX_ATTEMPTS_PER_ACCOUNT`` 401s and 429s for the 
 right password is refused by both. The instances are two ``create_app()`` in this process (each
 its own container, engine and connection pool), and two uvicorn processes.
 
-The lock is an hour long, so the outcome does not depend on how fast the machine runs the 50
-requests (only the uvicorn start-up is waited for, with a generous deadline).
+The lock is an hour long, and a request waits for a pooled connection or a statement for
+minutes rather than the default seconds before answering 503, so the outcome does not depend on
+how fast the machine runs the 50 requests (the uvicorn start-up is waited for with a generous
+deadline too).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ CONCURRENT = 50
 WRONG = {"username": ADMIN[0], "password": "Wr0ng-Passw0rd!"}
 RIGHT = {"username": ADMIN[0], "password": ADMIN[1]}
 START_DEADLINE_SECONDS = 60.0
+# 25 requests on each instance's pool: on a busy machine the default 5 s wait for a connection
+# is reached, and the 503 it gives is the outage tests' subject, not this one's.
+PATIENT_POOL_SECONDS = 300
+PATIENT_STATEMENT_MS = 300_000
 
 
 async def fifty_wrong_then_the_right_one(clients: list[httpx.AsyncClient]) -> None:
@@ -86,6 +92,8 @@ async def test_fifty_concurrent_wrong_passwords_across_two_apps_sharing_postgres
         login_max_attempts_per_account=MAX_ATTEMPTS,
         throttle_lock_seconds=LOCK_SECONDS,
         throttle_max_lock_seconds=LOCK_SECONDS,
+        postgres_pool_timeout_seconds=PATIENT_POOL_SECONDS,
+        postgres_statement_timeout_ms=PATIENT_STATEMENT_MS,
     )
     apps = [create_app(settings, features=(IDENTITY, KIT)) for _ in range(2)]
     async with AsyncExitStack() as stack:
@@ -118,7 +126,9 @@ async def uvicorn_service(env: dict[str, str], log: Path) -> AsyncIterator[httpx
             stderr=asyncio.subprocess.STDOUT,
         )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", timeout=PATIENT_POOL_SECONDS
+        ) as client:
             await _wait_until_live(client, process, log)
             yield client
     finally:
@@ -173,6 +183,8 @@ async def test_fifty_concurrent_wrong_passwords_across_two_uvicorn_processes(
         "LOGIN_MAX_ATTEMPTS_PER_ACCOUNT": str(MAX_ATTEMPTS),
         "THROTTLE_LOCK_SECONDS": str(LOCK_SECONDS),
         "THROTTLE_MAX_LOCK_SECONDS": str(LOCK_SECONDS),
+        "POSTGRES_POOL_TIMEOUT_SECONDS": str(PATIENT_POOL_SECONDS),
+        "POSTGRES_STATEMENT_TIMEOUT_MS": str(PATIENT_STATEMENT_MS),
         "LOG_LEVEL": "WARNING",
         "OTEL_ENABLED": "false",
     }

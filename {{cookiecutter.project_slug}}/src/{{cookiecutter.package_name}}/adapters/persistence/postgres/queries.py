@@ -174,18 +174,19 @@ class TableQueries:
 
         return self.shaped(("distinct", field, _key(where)), _values(where), build)
 
-    def lock(self, key: str, condition: Part | None) -> Statement:
-        """The live row, locked (``FOR UPDATE``), with whether ``condition`` holds on it."""
+    def guarded_read(self, key: str, condition: Part | None, *, lock: bool) -> Statement:
+        """The live row with whether ``condition`` holds on it; ``lock``: ``FOR UPDATE``."""
 
         def build(names: Names) -> Any:
             columns: list[Any] = list(self.table.c)
             if condition is not None:
                 test = condition.build(names[1:])
                 columns.append(sa.case((test, sa.true()), else_=sa.false()).label(GUARD))
-            clauses = self.live(self._id == bind(names[0]))
-            return sa.select(*columns).where(*clauses).with_for_update()
+            statement = sa.select(*columns).where(*self.live(self._id == bind(names[0])))
+            return statement.with_for_update() if lock else statement
 
-        return self.shaped(("lock", _key(condition)), (key, *_values(condition)), build)
+        shape = ("guarded read", _key(condition), lock)
+        return self.shaped(shape, (key, *_values(condition)), build)
 
     # --- guarded writes ----------------------------------------------------------------------
 

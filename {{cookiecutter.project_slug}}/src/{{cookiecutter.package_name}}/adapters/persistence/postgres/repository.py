@@ -12,12 +12,15 @@ pooled connection, as a statement asyncpg prepared on that connection before):
 - ``add_many``: 1 per chunk of ``chunk_size`` rows: the ``INSERT`` executed for every row
   (asyncpg's ``executemany`` pipelines them and is all-or-nothing); several chunks run
   between BEGIN and COMMIT, so the batch stays all-or-nothing.
-- ``update_fields``: 4: BEGIN, ``SELECT ... FOR UPDATE`` of the live row (the caller's
-  conditions evaluated in the same statement), the merged values through the entity's
-  constructor, ``UPDATE ... SET <every column> ... RETURNING``, COMMIT. The row lock means
-  nothing can change it in between; a refusal (missing row, stale version, false condition,
-  a value the domain rejects) is known after the SELECT and rolls back, 3 round trips,
-  leaving the row and its version untouched.
+- ``update_fields`` with ``expected_version`` (a compare-and-set): 2 in autocommit, the live
+  row read (the caller's conditions evaluated in the same statement), the merged values
+  through the entity's constructor, ``UPDATE ... SET <every column> ... RETURNING`` guarded
+  by the version read. No lock is held in between, so racing callers fail fast with
+  ``ConcurrencyConflict`` rather than each holding a pooled connection in the row's lock
+  queue. Without ``expected_version``: 4, BEGIN, ``SELECT ... FOR UPDATE``, the same UPDATE,
+  COMMIT; the row lock means nothing can change it in between. Either way a refusal (missing
+  row, stale version, false condition, a value the domain rejects) is known before the
+  UPDATE and leaves the row and its version untouched.
 - Inside a unit of work (``backend.transaction()``) every operation runs on the unit's
   connection. Reads cost the same; a write is wrapped in SAVEPOINT ... RELEASE (2 more round
   trips; ``update_fields`` and ``add_many`` use them instead of BEGIN/COMMIT), so a refused
@@ -48,7 +51,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
-from ....ports.errors import AlreadyExists, InvalidCursor
+from ....ports.errors import AlreadyExists, ConcurrencyConflict, InvalidCursor, NotFound
 from ....ports.query import (
     Condition,
     FilterInput,
@@ -265,18 +268,25 @@ class PostgresRepository(DerivedReads[T]):
     ) -> T:
         check_changes(self.spec, changes)
         condition = self._sql.where(parse_conditions(self.spec, conditions))
-        lock_sql, lock_args = self._q.lock(id, condition)
         version = self.spec.version_field
+        # With an expected version, a compare-and-set: the row read, then one UPDATE guarded by
+        # that version, in autocommit. No lock is held in between, so callers racing on one row
+        # (a throttle counter under attack) fail fast instead of queueing on its lock with a
+        # pooled connection each. Without one, the row is locked while the change is merged.
+        swap = expected_version is not None and version is not None
+        read_sql, read_args = self._q.guarded_read(id, condition, lock=not swap)
         rewrite = self._q.rewrite
         written: list[dict[str, Any]] = []
 
+        async def read(conn: Any) -> dict[str, Any] | None:
+            found = await conn.fetchrow(read_sql, *read_args)
+            return None if found is None else as_dict(found)
+
         async def work(conn: Any) -> Any:
-            found = await conn.fetchrow(lock_sql, *lock_args)
-            stored = None if found is None else as_dict(found)
-            holds = stored is not None and stored.pop(GUARD, True)
+            stored = await read(conn)
             if (
                 stored is None
-                or not holds
+                or not stored.pop(GUARD, True)
                 or (
                     expected_version is not None
                     and version is not None
@@ -292,11 +302,13 @@ class PostgresRepository(DerivedReads[T]):
             written.append(RowsView(self._q.columns, [row])[0])
             expected = stored[version] if version is not None else None
             updated = await conn.fetchrow(rewrite.sql, *rewrite.args((*row, expected)))
-            if updated is None:  # pragma: no cover - the row is locked: nothing can change it
-                raise diagnose_write(self.spec, id, None, expected_version, rejection_message)
+            if updated is None:  # the compare-and-set lost: changed or deleted since read
+                if await read(conn) is None:
+                    raise NotFound(self.spec.name, id)
+                raise ConcurrencyConflict(self.spec.name, id, expected_version)
             return updated
 
-        row = await self._db.run(work, records=written, atomic=True, write=True)
+        row = await self._db.run(work, records=written, atomic=not swap, write=True)
         return self._rows.read(row)  # type: ignore[no-any-return]
 
     async def upsert(self, entity: T) -> T:
