@@ -248,7 +248,7 @@ async def test_update_fields_with_an_expected_version_is_a_compare_and_set(
     assert "FOR UPDATE" not in log.statements[0]
 
     table = pg.registry.get("widget").collection
-    holder = await connect_raw()
+    holder, observer = await connect_raw(), await connect_raw()
     try:
         transaction = holder.transaction()
         await transaction.start()
@@ -265,19 +265,21 @@ async def test_update_fields_with_an_expected_version_is_a_compare_and_set(
         racing = asyncio.ensure_future(
             repo.update_fields(stored.id, {"name": "mine"}, expected_version=2)
         )
-        await wait_for_a_lock_wait(holder, table, racing)
+        await wait_for_a_lock_wait(observer, table, racing)
         await transaction.commit()
         with pytest.raises(ConcurrencyConflict):
             await racing
     finally:
         await holder.close()
+        await observer.close()
     current = await repo.get_or_raise(stored.id)
     assert (current.name, current.version) == ("theirs", 3)
 
 
 async def wait_for_a_lock_wait(observer: Any, table: str, task: asyncio.Future[Any]) -> None:
     """Until ``task``'s UPDATE of ``table`` waits on a row lock: polled, with a deadline only
-    for a stuck server."""
+    for a stuck server. ``observer`` must be outside a transaction: inside one, the activity
+    view is a snapshot taken at its first read, which may come before the wait."""
     query = (
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
         " AND query LIKE 'UPDATE%' AND position($1 in query) > 0"
