@@ -317,39 +317,6 @@ async def test_a_write_applied_whose_reply_was_lost_is_not_refused_by_its_own_re
     assert await repo.get_many([w.id for w in clash]) == []
 
 
-async def test_an_update_or_delete_applied_whose_reply_was_lost_is_not_refused_by_its_own_resend(
-    ddb: tuple[DynamoDbBackend, RepositoryProvider],
-) -> None:
-    """A single conditional UpdateItem/DeleteItem has no request token either: its resend finds
-    the version it wrote, or no item, and that is its own effect, not a conflict."""
-    backend, provider = ddb
-    teams = provider.of(Team)
-    await teams.add(Team(id="t1", name="first"))
-    await teams.add(Team(id="t2", name="other"))
-    updates = replies_lost(backend, "UpdateItem", {1: True, 4: False})
-    renamed = await teams.update(Team(id="t1", name="renamed", version=1))
-    assert renamed == Team(id="t1", name="renamed", version=2)
-    assert updates == [1, 2]
-    # Resent after a first attempt that never arrived, over someone else's change: a conflict.
-    await teams.update(Team(id="t2", name="theirs", version=1))
-    with pytest.raises(ConcurrencyConflict):
-        await teams.update(Team(id="t2", name="mine", version=1))
-    assert updates == [1, 2, 3, 4, 5]
-    assert await teams.get_or_raise("t2") == Team(id="t2", name="theirs", version=2)
-
-    deletes = replies_lost(backend, "DeleteItem", {1: True, 4: False})
-    await teams.delete("t1", expected_version=2)
-    assert deletes == [1, 2]
-    assert await teams.get("t1") is None
-    with pytest.raises(NotFound):  # not resent: a delete of a missing item is still refused
-        await teams.delete("t1")
-    # Resent after a first attempt that never arrived, over an item still there: a conflict.
-    with pytest.raises(ConcurrencyConflict):
-        await teams.delete("t2", expected_version=1)
-    assert deletes == [1, 2, 3, 4, 5]
-    assert await teams.get("t2") is not None
-
-
 # --- integrity: staged writes, reference counters, units of work --------------------------------
 
 

@@ -1,8 +1,5 @@
 """Writes that need no read: one conditional UpdateItem/DeleteItem, used outside units of
-work when nothing else has to move with the item (no unique value, no reference counter).
-
-Like a transaction's (see ``staging``), a request botocore resent after a lost reply may find
-its own first attempt applied: the version it wrote, or no item for a delete. That is success."""
+work when nothing else has to move with the item (no unique value, no reference counter)."""
 
 from __future__ import annotations
 
@@ -16,8 +13,8 @@ from ....ports.query import Filter
 from ..codec import to_record
 from ..common import referencing, with_version
 from .base import DynamoDbBase
-from .conditions import counter, same_value
-from .errors import backoff, driver_errors, error_code, failed_item, resent
+from .conditions import counter
+from .errors import backoff, driver_errors, error_code, failed_item
 from .expressions import Expression, compile_filter, join
 from .serialization import index_key, to_av
 from .staging import CCF
@@ -101,25 +98,10 @@ class DynamoDbDirect(DynamoDbBase[T]):
                 old = failed_item(exc)
                 if old is None:
                     old = await self._get_item(key)
-                if resent(exc) and self._wrote(old, record, expected):
-                    return  # an earlier attempt was applied; its reply was lost
                 problem = self._diagnose(key, old, expected, tree, rejection_message)
                 if problem is None:
                     raise Retry() from exc
                 raise problem from exc
-
-    def _wrote(
-        self, item: Mapping[str, Any] | None, record: Mapping[str, Any], expected: int | None
-    ) -> bool:
-        """``item`` holds exactly what ``_update_in_place`` writes for ``record``."""
-        if item is None:
-            return False
-        versioned = self._version is not None and expected is not None
-        return all(
-            same_value(item.get(name), to_av(value, self._fields[name]))
-            for name, value in record.items()
-            if name != self._id and (name != self._version or versioned)
-        )
 
     async def _upsert_in_place(self, key: str, entity: T) -> T:
         """Insert or replace in one UpdateItem (``version = if_not_exists(version, 0) + 1``);
@@ -223,8 +205,6 @@ class DynamoDbDirect(DynamoDbBase[T]):
                 old = failed_item(exc)
                 if old is None:
                     old = await self._get_item(key)
-                    if old is None and resent(exc):
-                        return  # an earlier attempt deleted it; its reply was lost
                 problem = self._diagnose(key, old, expected, tree, rejection_message)
                 if problem is not None:
                     raise problem from exc
