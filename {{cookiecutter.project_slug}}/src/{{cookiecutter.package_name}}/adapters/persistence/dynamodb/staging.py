@@ -20,6 +20,8 @@ PutItem/UpdateItem/DeleteItem has no such token, and emulators (moto) ignore it,
 resend runs again and fails on our own write: the new item's id is taken, by itself. A refusal
 of a resent request is therefore our own write when every failed condition found exactly what
 this request writes (and at least one found an item it wrote): it was applied, not refused.
+Only new items (``Free`` keys) are recognised so: a change to an existing item is retried as a
+conflict, since another writer's change from the same version may be identical to ours.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from ....ports.errors import BackendUnavailable, InvalidInput, TransactionTooLarge
-from .conditions import Cond, counter, number, same_value
+from .conditions import Cond, Free, counter, number, same_value
 from .errors import (
     BACKEND,
     DRIVER_ERRORS,
@@ -343,8 +345,11 @@ def _ours(failed: list[tuple[Entry, Item | None]]) -> bool:
     least one found an item it wrote: the request's own effect, not someone else's write."""
     written = False
     for entry, found in failed:
-        if entry.effect is None:
-            return False  # a condition or counter only: nothing to recognise
+        if entry.effect != "put" or not any(isinstance(c, Free) for c in entry.conds):
+            # Only a new item is recognisable: two writers changing one item from the same
+            # version (a throttle counter) may write identical values, and the loser would take
+            # the winner's write for its own.
+            return False
         view = entry.view()
         if view is None or found is None:
             if view is not None or found is not None:
