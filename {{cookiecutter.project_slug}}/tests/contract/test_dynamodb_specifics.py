@@ -317,6 +317,33 @@ async def test_a_write_applied_whose_reply_was_lost_is_not_refused_by_its_own_re
     assert await repo.get_many([w.id for w in clash]) == []
 
 
+async def test_a_resent_change_is_not_taken_for_an_identical_change_by_another_writer(
+    ddb: tuple[DynamoDbBackend, RepositoryProvider],
+) -> None:
+    """Two writers make the same change from the same version (a throttle counter's next
+    attempt). The loser's first attempt never arrives, the winner's lands, and the loser's
+    resend finds exactly what it meant to write: still a conflict, never a second success."""
+    backend, provider = ddb
+    teams = provider.of(Team)
+    await teams.add(Team(id="t1", name="first"))
+    client: Any = backend.client
+    winner: list[Team] = []
+    sends: list[str] = []
+
+    async def the_other_writer_gets_in(request: Any, **_: Any) -> None:
+        sends.append(request.url)
+        if len(sends) == 1:  # the loser's first attempt: lost on the way, after the winner's
+            winner.append(await teams.update_fields("t1", {"name": "next"}, expected_version=1))
+            raise ReadTimeoutError(endpoint_url=request.url, error="the reply came too late")
+
+    for operation in ("PutItem", "UpdateItem"):
+        client.meta.events.register(f"before-send.dynamodb.{operation}", the_other_writer_gets_in)
+    with pytest.raises(ConcurrencyConflict):
+        await teams.update_fields("t1", {"name": "next"}, expected_version=1)
+    assert winner == [Team(id="t1", name="next", version=2)]
+    assert await teams.get_or_raise("t1") == Team(id="t1", name="next", version=2)
+
+
 # --- integrity: staged writes, reference counters, units of work --------------------------------
 
 
