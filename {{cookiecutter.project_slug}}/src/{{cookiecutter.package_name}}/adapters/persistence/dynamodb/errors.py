@@ -55,13 +55,6 @@ def failed_item(exc: ClientError) -> dict[str, Any] | None:
     return dict(item) if isinstance(item, Mapping) else None
 
 
-def resent(exc: ClientError) -> bool:
-    """botocore sent this request more than once: an earlier attempt may have been applied,
-    its reply lost (see ``staging``)."""
-    metadata: Any = _response(exc).get("ResponseMetadata") or {}
-    return int(metadata.get("RetryAttempts") or 0) > 0
-
-
 _PHRASES = {
     "ProvisionedThroughputExceededException": "throttled; try again",
     "ThrottlingException": "throttled; try again",

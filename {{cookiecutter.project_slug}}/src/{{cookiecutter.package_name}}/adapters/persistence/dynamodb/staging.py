@@ -37,15 +37,7 @@ from botocore.exceptions import ClientError
 
 from ....ports.errors import BackendUnavailable, InvalidInput, TransactionTooLarge
 from .conditions import Cond, Free, counter, number, same_value
-from .errors import (
-    BACKEND,
-    DRIVER_ERRORS,
-    backoff,
-    error_code,
-    failed_item,
-    resent,
-    translate,
-)
+from .errors import BACKEND, DRIVER_ERRORS, backoff, error_code, failed_item, translate
 from .expressions import Expression, join
 from .serialization import Item
 
@@ -231,7 +223,7 @@ class Staging:
                 token = None
                 failed = _failures(exc, built)
                 if failed is not None:
-                    if resent(exc) and _ours(failed):
+                    if _resent(exc) and _ours(failed):
                         return  # an earlier attempt was applied; its reply was lost
                     self._resolve(failed)
                     continue
@@ -338,6 +330,12 @@ def _failures(
         if reason.get("Code") == "ConditionalCheckFailed"
     ]
     return failed or None
+
+
+def _resent(exc: ClientError) -> bool:
+    """botocore sent this request more than once: an earlier attempt may have been applied."""
+    metadata: Any = exc.response.get("ResponseMetadata") or {}
+    return int(metadata.get("RetryAttempts") or 0) > 0
 
 
 def _ours(failed: list[tuple[Entry, Item | None]]) -> bool:
