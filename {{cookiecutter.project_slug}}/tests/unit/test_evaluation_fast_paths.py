@@ -1,6 +1,7 @@
 """The fast paths of the in-process query evaluation agree with its reference definitions.
 
-``sort_key`` (one precomputed key per record), ``first_records`` (a bounded heap) and
+``sort_records`` (one native sort per run of keys sharing a direction), ``first_records`` (a
+bounded heap on the leading run), ``sort_key`` (the keyset bound) and
 ``compile_filter`` (one closure per filter) replaced a comparison function and a tree walk per
 record; the reference functions ``compare_keys`` and ``matches`` stay the definition. Checked
 on seeded random records with nulls, mixed case, enums, nested paths and mixed directions.
@@ -95,6 +96,7 @@ def test_sorting_and_top_n_order_like_compare_keys(seed: int) -> None:
         assert sort_records(records, sort) == expected
         count = rng.randint(0, 14)
         assert first_records(records, sort, count) == expected[:count]
+        assert first_records(iter(records), sort, count) == expected[:count]
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -192,10 +192,11 @@ def sort_key_values(record: dict[str, Any], sort: Sequence[SortField]) -> tuple[
     return tuple(get_path(record, s.field) for s in sort)
 
 
-# Sorting compares precomputed keys natively: one key per record (``sort_key``), never a
-# Python comparison function re-reading both records at each of the n log n comparisons.
-# The keys order exactly like ``compare_keys``: null first, enums by value, descending fields
-# reversed.
+# Sorting compares precomputed keys natively: one key per record, never a Python comparison
+# function re-reading both records at each of the n log n comparisons. The keys order exactly
+# like ``compare_keys``: null first, enums by value, descending fields reversed. Sorts reverse
+# a descending field by sorting in reverse; a keyset bound, compared once per record, wraps
+# it in ``_Descending`` (``sort_key``).
 
 
 class _Descending:
@@ -253,14 +254,57 @@ def keyset_key(sort: Sequence[SortField], values: Sequence[Any]) -> tuple[Any, .
 
 
 def sort_records(records: list[dict[str, Any]], sort: Sequence[SortField]) -> list[dict[str, Any]]:
-    return sorted(records, key=sort_key(sort))
+    """The records ordered like ``compare_keys``: one stable sort per run of keys sharing a
+    direction, least significant run first. A descending run sorts in reverse (which keeps
+    ties in order), so every comparison is native, with no wrapper reversing it."""
+    ordered = list(records)
+    for key, descending in reversed(_runs(sort)):
+        ordered.sort(key=key, reverse=descending)
+    return ordered
 
 
 def first_records(
     records: Iterable[dict[str, Any]], sort: Sequence[SortField], count: int
 ) -> list[dict[str, Any]]:
-    """``sort_records(records, sort)[:count]`` without sorting everything (a bounded heap)."""
-    return heapq.nsmallest(count, records, key=sort_key(sort))
+    """``sort_records(records, sort)[:count]`` without sorting every record: a bounded heap
+    picks the first ``count`` by the leading run of keys; only the records that tie with the
+    last of them, or come before it, are sorted by every key."""
+    if count <= 0:
+        return []
+    runs = _runs(sort)
+    if not runs:
+        return list(records)[:count]
+    key, descending = runs[0]
+    pick = heapq.nlargest if descending else heapq.nsmallest
+    if len(runs) == 1:
+        return pick(count, records, key=key)
+    rows = records if isinstance(records, list) else list(records)
+    leading = pick(count, rows, key=key)
+    if len(leading) < count:
+        return sort_records(rows, sort)
+    bound = key(leading[-1])
+    near = [r for r in rows if (key(r) >= bound if descending else key(r) <= bound)]
+    return sort_records(near, sort)[:count]
+
+
+def _runs(sort: Sequence[SortField]) -> list[tuple[Callable[[dict[str, Any]], Any], bool]]:
+    """The sort as runs of consecutive keys sharing a direction, most significant first: each
+    a key function (ascending, nulls first) and whether the run is descending."""
+    runs: list[tuple[Callable[[dict[str, Any]], Any], bool]] = []
+    start = 0
+    for end in range(1, len(sort) + 1):
+        if end == len(sort) or sort[end].descending != sort[start].descending:
+            runs.append((_ascending_key(sort[start:end]), sort[start].descending))
+            start = end
+    return runs
+
+
+def _ascending_key(sort: Sequence[SortField]) -> Callable[[dict[str, Any]], Any]:
+    getters = [_getter(s.field) for s in sort]
+    if len(getters) == 1:
+        (get,) = getters
+        return lambda record: _part(get(record), False)
+    return lambda record: tuple(_part(get(record), False) for get in getters)
 
 
 def after_keyset(
