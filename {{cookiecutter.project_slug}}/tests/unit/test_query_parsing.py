@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 import pytest
 
 from {{cookiecutter.package_name}}.ports.errors import InvalidCursor, InvalidQuery
 from {{cookiecutter.package_name}}.ports.query import (
+    MAX_REMEMBERED_EQUALITIES,
     And,
     Condition,
     CursorSigner,
     Op,
     Or,
+    parse_equality,
     parse_filter,
     parse_sort,
 )
+from {{cookiecutter.package_name}}.ports.schema import schema_of
 
 
 def test_a_list_means_in_not_equality_with_a_list() -> None:
@@ -90,3 +96,34 @@ def test_cursors_are_bound_to_their_key_and_query() -> None:
     ):
         with pytest.raises(InvalidCursor):
             other.decode(token)
+
+
+@dataclasses.dataclass
+class Reading:
+    id: str
+    count: int
+    ratio: float
+    taken_at: dt.datetime
+
+
+def test_remembered_equalities_keep_each_value_type_apart() -> None:
+    schema = dataclasses.replace(schema_of(Reading), equalities={})
+    one = parse_filter({"count": 1}, schema)
+    assert parse_filter({"count": 1}, schema) is one  # remembered, not parsed again
+    assert parse_equality("count", 1, schema) is one
+    # True equals 1 and hashes alike, yet an int field refuses it, remembered 1 or not.
+    for refused in (True, 1.5, "x"):
+        with pytest.raises(InvalidQuery):
+            parse_filter({"count": refused}, schema)
+    assert parse_filter({"ratio": 1}, schema) == Condition("ratio", Op.EQ, 1.0)
+    # A value is coerced once and the coerced condition remembered (a naive time is UTC).
+    taken = parse_filter({"taken_at": "2026-01-02T03:04:05"}, schema)
+    assert taken == Condition("taken_at", Op.EQ, dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))
+    assert parse_filter({"taken_at": "2026-01-02T03:04:05"}, schema) is taken
+
+
+def test_remembered_equalities_are_bounded() -> None:
+    schema = dataclasses.replace(schema_of(Reading), equalities={})
+    for n in range(MAX_REMEMBERED_EQUALITIES * 3):
+        assert parse_filter({"id": f"r{n}"}, schema) == Condition("id", Op.EQ, f"r{n}")
+        assert len(schema.equalities) <= MAX_REMEMBERED_EQUALITIES

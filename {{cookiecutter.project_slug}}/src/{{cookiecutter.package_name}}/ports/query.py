@@ -133,7 +133,7 @@ def parse_filter(
         ((name, value),) = raw.items()
         plain = type(value) in _JSON_SCALARS and type(name) is str and name
         if plain and name.lower() not in _GROUP_KEYS:
-            return _checked(name, Op.EQ, value, schema, relations)
+            return _equality(name, value, schema, relations)
     elif type(raw) is not dict:
         if isinstance(raw, Condition | And | Or):
             return _validate(raw, schema, relations) if schema else raw
@@ -157,7 +157,31 @@ def parse_equality(field: str, value: Any, schema: EntitySchema) -> Condition:
     """``parse_filter({field: {"eq": value}}, schema)``, for a lookup by one field."""
     if not isinstance(field, str) or not field:
         raise InvalidQuery("filter keys must be non-empty field names")
-    return _checked(field, Op.EQ, value, schema, ())
+    return _equality(field, value, schema, ())
+
+
+MAX_REMEMBERED_EQUALITIES = 512
+
+
+def _equality(field: str, value: Any, schema: EntitySchema, relations: Sequence[str]) -> Condition:
+    """``_checked(field, Op.EQ, value, ...)``, remembered per schema: the same lookups recur
+    (a status, a tenant, an owner), and a condition is immutable. Only successes are kept,
+    at most ``MAX_REMEMBERED_EQUALITIES`` per schema (then it starts over); the value's type is
+    part of the key, so ``1``, ``1.0`` and ``True`` stay apart."""
+    if relations and "." in field:
+        return _checked(field, Op.EQ, value, schema, relations)
+    remembered = schema.equalities
+    key = (field, type(value), value)
+    try:
+        found: Condition | None = remembered.get(key)
+    except TypeError:  # an unhashable value: nothing to remember it by
+        return _checked(field, Op.EQ, value, schema, relations)
+    if found is None:
+        found = _checked(field, Op.EQ, value, schema, relations)
+        if len(remembered) >= MAX_REMEMBERED_EQUALITIES:
+            remembered.clear()
+        remembered[key] = found
+    return found
 
 
 def _parse_group(
@@ -178,7 +202,7 @@ def _parse_field(
     name: str, value: Any, schema: EntitySchema | None, relations: Sequence[str]
 ) -> list[Filter]:
     if type(value) in _JSON_SCALARS and schema is not None:  # equality, the usual test
-        return [_checked(name, Op.EQ, value, schema, relations)]
+        return [_equality(name, value, schema, relations)]
     if isinstance(value, Mapping):
         if not value:
             raise InvalidQuery(f"empty operator object for {name!r}")

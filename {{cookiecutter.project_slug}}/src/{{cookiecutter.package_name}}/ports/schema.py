@@ -77,6 +77,11 @@ class EntitySchema:
 
     entity: type[Any]
     fields: dict[str, FieldInfo]
+    # The parsed ``field == value`` conditions queries asked for lately (ports.query fills it):
+    # parsing and coercing one costs more than the memory store's whole indexed lookup.
+    equalities: dict[tuple[str, type[Any], Any], Any] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def resolve(self, path: str) -> FieldInfo | None:
         """The field at a dotted path (``address.city``), or None when there is none."""
