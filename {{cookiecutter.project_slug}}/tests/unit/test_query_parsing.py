@@ -127,3 +127,12 @@ def test_remembered_equalities_are_bounded() -> None:
     for n in range(MAX_REMEMBERED_EQUALITIES * 3):
         assert parse_filter({"id": f"r{n}"}, schema) == Condition("id", Op.EQ, f"r{n}")
         assert len(schema.equalities) <= MAX_REMEMBERED_EQUALITIES
+
+
+def test_a_condition_reads_like_its_dataclass_repr() -> None:
+    # Cursors are bound to the filter's repr: its format must not change under them.
+    condition = Condition("status", Op.IN, ("a", None))
+    names = [f.name for f in dataclasses.fields(Condition)]
+    fields = ", ".join(f"{name}={getattr(condition, name)!r}" for name in names)
+    assert repr(condition) == repr(condition) == f"Condition({fields})"
+    assert repr(And((condition,))) == f"And(items=(Condition({fields}),))"

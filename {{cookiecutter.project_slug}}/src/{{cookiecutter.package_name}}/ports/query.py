@@ -95,6 +95,15 @@ class Condition:
         fields = self.__dict__
         fields["field"], fields["op"], fields["value"] = field, op, value
 
+    def __repr__(self) -> str:
+        # The dataclass's own format, made once: a cursor is bound to the filter's repr, and
+        # remembered conditions recur in many queries.
+        text: str | None = self.__dict__.get("_repr")
+        if text is None:
+            text = f"Condition(field={self.field!r}, op={self.op!r}, value={self.value!r})"
+            self.__dict__["_repr"] = text
+        return text
+
 
 @dataclass(frozen=True)
 class And:
