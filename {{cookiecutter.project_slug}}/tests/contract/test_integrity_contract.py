@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -110,6 +111,23 @@ async def test_values_no_backend_holds_alike_are_refused(
     with pytest.raises(InvalidQuery):
         await repo.find(Query(filter={"quantity": {"gt": value}}))
     assert await repo.count() == 0
+
+
+async def test_decimals_past_34_significant_digits_are_refused(
+    integrity: RepositoryProvider,
+) -> None:
+    # MongoDB's Decimal128 holds 34 digits: a longer value would be rounded there and kept
+    # exactly elsewhere. Trailing zeros do not count; 34 digits are kept exactly everywhere.
+    repo = integrity.of(Widget)
+    longest = Decimal("1234567890123456789012345678901234")
+    for digits in (Decimal("12345678901234567890123456789012345"), Decimal(f"{longest}1e-40")):
+        with pytest.raises(InvalidInput):
+            await repo.add(Widget(sku="long", price=digits))
+        with pytest.raises(InvalidQuery):
+            await repo.find(Query(filter={"price": {"gt": str(digits)}}))
+    stored = await repo.add(Widget(sku="kept", price=longest * 1000))
+    assert (await repo.get_or_raise(stored.id)).price == longest * 1000
+    assert await repo.count() == 1
 
 
 async def test_nul_text_and_out_of_range_dates_are_refused(integrity: RepositoryProvider) -> None:

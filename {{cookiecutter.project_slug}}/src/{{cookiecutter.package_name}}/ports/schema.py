@@ -13,6 +13,7 @@ import math
 import types
 import typing
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -170,6 +171,10 @@ MAX_DECIMAL_DIGITS = 34
 MIN_EXPONENT, MAX_EXPONENT = -130, 125
 
 
+_NUL_TEXT = "text must not contain NUL characters"
+_NOT_FINITE = "numbers must be finite"
+
+
 def unstorable(value: Any) -> str | None:
     """Why ``value`` cannot be stored or compared the same way on every backend, or None.
 
@@ -177,51 +182,116 @@ def unstorable(value: Any) -> str | None:
     """
     kind = type(value)
     if kind is str:  # the commonest value first
-        return "text must not contain NUL characters" if "\x00" in value else None
-    if value is None or kind is bool:
+        return _NUL_TEXT if "\x00" in value else None
+    # Every write checks every value: the built-in types go straight to their own test.
+    check = _CHECKS.get(kind)
+    return check(value) if check is not None else _unstorable_other(value)
+
+
+def _unstorable_other(value: Any) -> str | None:
+    """``unstorable`` for subclasses (enums, ...) and any other type."""
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            return "integers must fit in 64 bits"
-        return None
+        return _int_problem(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
-            return "numbers must be finite"
-        return _magnitude_problem(Decimal(value)) if value else None
+        return _float_problem(value)
     if isinstance(value, str):
-        return "text must not contain NUL characters" if "\x00" in value else None
+        return _NUL_TEXT if "\x00" in value else None
     if isinstance(value, Decimal):
         return _decimal_problem(value)
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            try:
-                value.astimezone(dt.UTC)
-            except OverflowError:
-                return "dates must fall between years 1 and 9999 in UTC"
-        return None
+        return _datetime_problem(value)
     if isinstance(value, list | tuple | set | frozenset):
-        return next((p for p in map(unstorable, value) if p is not None), None)
+        return _items_problem(value)
     if isinstance(value, dict):
-        for key, item in value.items():
-            problem = unstorable(key) if isinstance(key, str) else "keys must be text"
-            problem = problem or unstorable(item)
-            if problem is not None:
-                return problem
+        return _dict_problem(value)
+    return None
+
+
+def _fine(_value: Any) -> None:
+    return None
+
+
+def _int_problem(value: int) -> str | None:
+    return None if INT64_MIN <= value <= INT64_MAX else "integers must fit in 64 bits"
+
+
+def _float_problem(value: float) -> str | None:
+    if not math.isfinite(value):
+        return _NOT_FINITE
+    if not value or 1e-129 < abs(value) < 1e125:  # well inside the range: no exact check needed
+        return None
+    return _magnitude_problem(Decimal(value))
+
+
+def _datetime_problem(value: dt.datetime) -> str | None:
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(dt.UTC)
+        except OverflowError:
+            return "dates must fall between years 1 and 9999 in UTC"
+    return None
+
+
+def _items_problem(values: Any) -> str | None:
+    for item in values:
+        if type(item) is str:
+            if "\x00" in item:
+                return _NUL_TEXT
+        elif (problem := unstorable(item)) is not None:
+            return problem
+    return None
+
+
+def _dict_problem(value: dict[Any, Any]) -> str | None:
+    for key, item in value.items():
+        problem = unstorable(key) if isinstance(key, str) else "keys must be text"
+        problem = problem or unstorable(item)
+        if problem is not None:
+            return problem
     return None
 
 
 def _decimal_problem(value: Decimal) -> str | None:
     if not value.is_finite():
-        return "numbers must be finite"
-    if len(value.normalize().as_tuple().digits) > MAX_DECIMAL_DIGITS:
+        return _NOT_FINITE
+    digits = value.as_tuple().digits
+    if len(digits) > MAX_DECIMAL_DIGITS and _significant(digits) > MAX_DECIMAL_DIGITS:
         return f"decimals are limited to {MAX_DECIMAL_DIGITS} significant digits"
     return _magnitude_problem(value) if value else None
+
+
+def _significant(digits: tuple[int, ...]) -> int:
+    """How many digits are left once the trailing zeros are dropped. Not ``normalize()``: it
+    rounds to the context's precision (28 digits), so 35 digits would pass as 28."""
+    end = len(digits)
+    while end > 1 and digits[end - 1] == 0:
+        end -= 1
+    return end
 
 
 def _magnitude_problem(value: Decimal) -> str | None:
     if not MIN_EXPONENT <= value.adjusted() <= MAX_EXPONENT:
         return "numbers must lie between 1e-130 and 1e125 in magnitude"
     return None
+
+
+_CHECKS: dict[type[Any], Callable[[Any], str | None]] = {
+    type(None): _fine,
+    bool: _fine,
+    int: _int_problem,
+    float: _float_problem,
+    Decimal: _decimal_problem,
+    dt.datetime: _datetime_problem,
+    dt.date: _fine,
+    uuid.UUID: _fine,
+    list: _items_problem,
+    tuple: _items_problem,
+    set: _items_problem,
+    frozenset: _items_problem,
+    dict: _dict_problem,
+}
 
 
 def coerce(info: FieldInfo, value: Any) -> Any:
