@@ -183,34 +183,25 @@ def unstorable(value: Any) -> str | None:
     kind = type(value)
     if kind is str:  # the commonest value first
         return _NUL_TEXT if "\x00" in value else None
-    # Every write checks every value: the built-in types go straight to their own test.
-    check = _CHECKS.get(kind)
-    return check(value) if check is not None else _unstorable_other(value)
+    # Every write checks every value: each type goes straight to its own test.
+    check = _CHECKS.get(kind) or _check_for(kind)
+    return check(value)
 
 
-def _unstorable_other(value: Any) -> str | None:
-    """``unstorable`` for subclasses (enums, ...) and any other type."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return _int_problem(value)
-    if isinstance(value, float):
-        return _float_problem(value)
-    if isinstance(value, str):
-        return _NUL_TEXT if "\x00" in value else None
-    if isinstance(value, Decimal):
-        return _decimal_problem(value)
-    if isinstance(value, dt.datetime):
-        return _datetime_problem(value)
-    if isinstance(value, list | tuple | set | frozenset):
-        return _items_problem(value)
-    if isinstance(value, dict):
-        return _dict_problem(value)
-    return None
+def _check_for(kind: type[Any]) -> Callable[[Any], str | None]:
+    """The test of a type met for the first time (an enum, a subclass): its first base's in
+    ``_BASE_CHECKS`` order (bool before int, datetime before date), kept for the next value."""
+    check = next((c for base, c in _BASE_CHECKS.items() if issubclass(kind, base)), _fine)
+    _CHECKS[kind] = check
+    return check
 
 
 def _fine(_value: Any) -> None:
     return None
+
+
+def _text_problem(value: str) -> str | None:
+    return _NUL_TEXT if "\x00" in value else None
 
 
 def _int_problem(value: int) -> str | None:
@@ -236,10 +227,7 @@ def _datetime_problem(value: dt.datetime) -> str | None:
 
 def _items_problem(values: Any) -> str | None:
     for item in values:
-        if type(item) is str:
-            if "\x00" in item:
-                return _NUL_TEXT
-        elif (problem := unstorable(item)) is not None:
+        if (problem := unstorable(item)) is not None:
             return problem
     return None
 
@@ -277,11 +265,12 @@ def _magnitude_problem(value: Decimal) -> str | None:
     return None
 
 
-_CHECKS: dict[type[Any], Callable[[Any], str | None]] = {
+_BASE_CHECKS: dict[type[Any], Callable[[Any], str | None]] = {
     type(None): _fine,
     bool: _fine,
     int: _int_problem,
     float: _float_problem,
+    str: _text_problem,
     Decimal: _decimal_problem,
     dt.datetime: _datetime_problem,
     dt.date: _fine,
@@ -292,6 +281,7 @@ _CHECKS: dict[type[Any], Callable[[Any], str | None]] = {
     frozenset: _items_problem,
     dict: _dict_problem,
 }
+_CHECKS = dict(_BASE_CHECKS)  # and every other type met so far
 
 
 def coerce(info: FieldInfo, value: Any) -> Any:
