@@ -3,6 +3,7 @@ built-in types (each has its own short test) and for subclasses (the general pat
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import uuid
@@ -24,6 +25,14 @@ class Rank(enum.IntEnum):
 
 class Text(str):
     pass
+
+
+@dataclasses.dataclass
+class Pair:
+    """A nested value as an entity holds it before its record is made."""
+
+    left: Any
+    right: Any = None
 
 
 LATE = dt.timezone(dt.timedelta(hours=-5))
@@ -63,6 +72,7 @@ STORABLE: list[Any] = [
     {},
     ["a", 1, [2.5, {"k": None}]],
     {"a": {"b": ["c"]}},
+    Pair("a", [Pair(1)]),
 ]
 UNSTORABLE: list[tuple[Any, str]] = [
     ("a\x00b", "NUL"),
@@ -90,6 +100,7 @@ UNSTORABLE: list[tuple[Any, str]] = [
     ({"k": [{"deep": 2**70}]}, "64 bits"),
     ({1: "x"}, "keys must be text"),
     ({"a\x00": 1}, "NUL"),
+    (Pair("fine", [Pair(2**64)]), "64 bits"),  # walked like its record
 ]
 
 

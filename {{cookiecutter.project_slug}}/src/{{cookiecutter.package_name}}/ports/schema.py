@@ -15,7 +15,7 @@ import typing
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, Inexact, InvalidOperation
 from typing import Any
 
 
@@ -191,16 +191,25 @@ def unstorable(value: Any) -> str | None:
 def _check_for(kind: type[Any]) -> Callable[[Any], str | None]:
     """The test of a type met for the first time (an enum, a subclass): its first base's in
     ``_BASE_CHECKS`` order (bool before int, datetime before date), kept for the next value."""
-    check = next((c for base, c in _BASE_CHECKS.items() if issubclass(kind, base)), _fine)
+    check = next((c for base, c in _BASE_CHECKS.items() if issubclass(kind, base)), None)
+    if check is None:
+        check = _fields_problem if dataclasses.is_dataclass(kind) else _fine
     _CHECKS[kind] = check
     return check
+
+
+def check_of(kind: type[Any]) -> Callable[[Any], str | None] | None:
+    """The test ``unstorable`` runs on a value of this type, or None when every value of it is
+    fine (None, booleans, dates, UUIDs, plain enums)."""
+    check = _CHECKS.get(kind) or _check_for(kind)
+    return None if check is _fine else check
 
 
 def _fine(_value: Any) -> None:
     return None
 
 
-def _text_problem(value: str) -> str | None:
+def text_problem(value: str) -> str | None:
     return _NUL_TEXT if "\x00" in value else None
 
 
@@ -232,6 +241,14 @@ def _items_problem(values: Any) -> str | None:
     return None
 
 
+def _fields_problem(value: Any) -> str | None:
+    """A nested dataclass's values, as its record would hold them."""
+    for field in dataclasses.fields(value):
+        if (problem := unstorable(getattr(value, field.name))) is not None:
+            return problem
+    return None
+
+
 def _dict_problem(value: dict[Any, Any]) -> str | None:
     for key, item in value.items():
         problem = unstorable(key) if isinstance(key, str) else "keys must be text"
@@ -244,19 +261,17 @@ def _dict_problem(value: dict[Any, Any]) -> str | None:
 def _decimal_problem(value: Decimal) -> str | None:
     if not value.is_finite():
         return _NOT_FINITE
-    digits = value.as_tuple().digits
-    if len(digits) > MAX_DECIMAL_DIGITS and _significant(digits) > MAX_DECIMAL_DIGITS:
+    try:
+        _ROUNDED_TO_LIMIT.plus(value)  # exact unless more significant digits than the limit
+    except Inexact:
         return f"decimals are limited to {MAX_DECIMAL_DIGITS} significant digits"
     return _magnitude_problem(value) if value else None
 
 
-def _significant(digits: tuple[int, ...]) -> int:
-    """How many digits are left once the trailing zeros are dropped. Not ``normalize()``: it
-    rounds to the context's precision (28 digits), so 35 digits would pass as 28."""
-    end = len(digits)
-    while end > 1 and digits[end - 1] == 0:
-        end -= 1
-    return end
+# Rounding to the limit loses nothing exactly when a value has no more significant digits
+# (trailing zeros are not significant); exponents are unbounded here, magnitudes are checked
+# on their own. Not ``normalize()``: it rounds to the default context's 28 digits.
+_ROUNDED_TO_LIMIT = Context(prec=MAX_DECIMAL_DIGITS, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=[Inexact])
 
 
 def _magnitude_problem(value: Decimal) -> str | None:
@@ -270,7 +285,7 @@ _BASE_CHECKS: dict[type[Any], Callable[[Any], str | None]] = {
     bool: _fine,
     int: _int_problem,
     float: _float_problem,
-    str: _text_problem,
+    str: text_problem,
     Decimal: _decimal_problem,
     dt.datetime: _datetime_problem,
     dt.date: _fine,

@@ -12,8 +12,9 @@ import copy
 import dataclasses
 import datetime as dt
 import enum
+import inspect
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -37,33 +38,53 @@ def to_record(entity: Any) -> dict[str, Any]:
     names = _FIELD_NAMES.get(cls)
     if names is None:
         names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(entity))
-    return {name: _plain(getattr(entity, name)) for name in names}
+    return {name: plain(getattr(entity, name)) for name in names}
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     kind = type(value)
     if kind in _ATOMIC or kind in _OPAQUE:
         return value
     if kind is list:
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if kind is dict:
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if kind is set:
-        return {_plain(v) for v in value}
+        return {plain(v) for v in value}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return to_record(value)
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, set | frozenset):
-        return {_plain(v) for v in value}
+        return {plain(v) for v in value}
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     _OPAQUE.add(kind)  # the checks above depend on the type alone: skipped next time
     return value
 
 
 # Other types found to hold nothing to walk into (enums, ...).
 _OPAQUE: set[type[Any]] = set()
+
+
+def is_atomic(kind: type[Any]) -> bool:
+    """Whether every value of this type is immutable and passes ``plain`` as it is (scalars
+    and enum members): nothing to copy."""
+    return kind in _ATOMIC or issubclass(kind, enum.Enum)
+
+
+def takes_fields_by_position(entity: Any, names: Sequence[str]) -> bool:
+    """Whether the constructor takes exactly these fields, in this order, by position (a
+    dataclass whose fields all are ``init`` and not keyword-only): passing 18 values by
+    position costs a fraction of passing them by name."""
+    try:
+        parameters = inspect.signature(entity).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    by_position = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in parameters if p.kind in by_position] == list(names) and all(
+        p.kind in by_position for p in parameters
+    )
 
 
 def from_record(entity: type[T], record: dict[str, Any]) -> T:
@@ -77,7 +98,7 @@ def from_record(entity: type[T], record: dict[str, Any]) -> T:
 
 def revive(info: FieldInfo, value: Any) -> Any:
     """One stored value back to the field's declared type."""
-    return None if value is None else _reviver(info)(value)
+    return None if value is None else reviver(info)(value)
 
 
 # Reviving is compiled once per entity type: each field gets the one function its kind needs,
@@ -89,7 +110,7 @@ def _builder(schema: EntitySchema) -> Callable[[dict[str, Any]], Any]:
     cached = _BUILDERS.get(schema.entity)
     if cached is not None:
         return cached
-    plan = tuple((name, _reviver(info)) for name, info in schema.fields.items())
+    plan = tuple((name, reviver(info)) for name, info in schema.fields.items())
     entity = schema.entity
 
     def build(record: dict[str, Any]) -> Any:
@@ -104,7 +125,7 @@ def _builder(schema: EntitySchema) -> Callable[[dict[str, Any]], Any]:
     return build
 
 
-def _reviver(info: FieldInfo) -> Reviver:
+def reviver(info: FieldInfo) -> Reviver:
     kind = info.kind
     if kind is Kind.NESTED and info.nested is not None:
         build = _builder(info.nested)
@@ -117,8 +138,8 @@ def _reviver(info: FieldInfo) -> Reviver:
             return lambda value: tuple([item(v) for v in value])
         return lambda value: [item(v) for v in value]
     if kind in (Kind.DICT, Kind.ANY):
-        return copy.deepcopy
-    exact = info.python_type if kind is Kind.ENUM else _EXACT.get(kind)
+        return plain_copy
+    exact = info.python_type if kind is Kind.ENUM else EXACT_TYPES.get(kind)
 
     def slow(value: Any) -> Any:
         return coerce(info, value)
@@ -135,12 +156,12 @@ def _reviver(info: FieldInfo) -> Reviver:
 def _item_reviver(info: FieldInfo | None) -> Reviver:
     if info is None:
         return copy.deepcopy
-    revive_item = _reviver(info)
+    revive_item = reviver(info)
     return lambda value: None if value is None else revive_item(value)
 
 
 # The exact types ``coerce`` returns unchanged for each scalar kind.
-_EXACT: dict[Kind, type[Any]] = {
+EXACT_TYPES: dict[Kind, type[Any]] = {
     Kind.STR: str,
     Kind.INT: int,
     Kind.FLOAT: float,
@@ -199,7 +220,7 @@ def _own_reviver(info: FieldInfo) -> Reviver:
         return lambda value: read(value) if isinstance(value, dict) else value
     if kind in (Kind.DICT, Kind.ANY):
         return plain_copy
-    return _reviver(info)
+    return reviver(info)
 
 
 def is_plain(value: Any) -> bool:

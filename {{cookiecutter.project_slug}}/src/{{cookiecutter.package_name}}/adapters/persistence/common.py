@@ -28,6 +28,7 @@ from ...ports.query import (
 )
 from ...ports.schema import EntitySchema, Kind, unstorable
 from .codec import from_record, to_record
+from .domain_pass import domain_pass
 from .evaluation import get_path
 from .registry import EntitySpec, Relation
 
@@ -66,8 +67,22 @@ def with_version(spec: EntitySpec[Any], entity: T, version: int) -> T:
 
 def new_entity(spec: EntitySpec[T], entity: T) -> T:
     """What ``add`` stores: the entity through its constructor, at version 1."""
+    return new_record(spec, entity)[1]
+
+
+def new_record(spec: EntitySpec[T], entity: T) -> tuple[str, T, dict[str, Any]]:
+    """``new_entity`` with its key and the record to store (one constructor call)."""
     entity_id(spec, entity)
-    return with_version(spec, through_domain(spec, entity), 1)
+    constructor = domain_pass(spec)
+    built = constructor.rebuild(spec, entity, version=1)
+    if built is None:
+        record = to_record(entity)
+        if spec.version_field is not None:
+            record[spec.version_field] = 1
+        stored, record = through_domain_record(spec, record)
+    else:
+        stored, record = built[0], dict(zip(constructor.names, built[1], strict=True))
+    return entity_id(spec, stored), stored, record
 
 
 def check_changes(spec: EntitySpec[Any], changes: Mapping[str, Any]) -> None:
@@ -140,6 +155,11 @@ def through_domain_record(
 ) -> tuple[T, dict[str, Any]]:
     """``through_domain``, with the rebuilt entity's ``to_record`` (made for the checks
     anyway): the record to store, when nothing changes the entity afterwards."""
+    if not isinstance(entity, Mapping):
+        constructor = domain_pass(spec)  # the same result, planned per shape of entity
+        built = constructor.rebuild(spec, entity)
+        if built is not None:
+            return built[0], dict(zip(constructor.names, built[1], strict=True))
     record = dict(entity) if isinstance(entity, Mapping) else to_record(entity)
     for name in _required(spec.schema):
         if record.get(name, ...) is None:

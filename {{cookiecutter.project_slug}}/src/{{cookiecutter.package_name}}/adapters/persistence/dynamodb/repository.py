@@ -56,6 +56,7 @@ from ..common import (
     apply_changes,
     check_changes,
     entity_id,
+    new_record,
     parse_conditions,
     referencing,
     through_domain,
@@ -112,9 +113,7 @@ class DynamoDbRepository(DynamoDbReferences[T], DynamoDbDirect[T], DynamoDbReads
     # --- create ------------------------------------------------------------------------------
 
     def _prepare_new(self, entity: T) -> Prepared:
-        stored = with_version(self.spec, through_domain(self.spec, entity), 1)
-        key = entity_id(self.spec, stored)
-        record = to_record(stored)
+        key, stored, record = new_record(self.spec, entity)
         return key, stored, record, self._item(record, self._ttl_for(record, None, creating=True))
 
     def _stage_new(self, staging: Staging, new: Prepared, *, replacing: bool = False) -> None:

@@ -26,9 +26,9 @@ from ..common import (
     GuardedFieldUpdates,
     diagnose_write,
     entity_id,
+    new_record,
     parse_conditions,
     through_domain,
-    through_domain_record,
     unique_label,
     version_of,
     with_version,
@@ -99,12 +99,7 @@ class MemoryRepository(GuardedFieldUpdates[T], MemoryReads[T]):
 
     def _prepare_new(self, entity: T) -> tuple[str, T, Record]:
         """The entity ``add`` stores, through its constructor at version 1, and its record."""
-        entity_id(self.spec, entity)
-        record = to_record(entity)
-        if self.spec.version_field is not None:
-            record[self.spec.version_field] = 1
-        stored, record = through_domain_record(self.spec, record)
-        return entity_id(self.spec, stored), stored, record
+        return new_record(self.spec, entity)
 
     async def add(self, entity: T) -> T:
         key, stored, record = self._prepare_new(entity)

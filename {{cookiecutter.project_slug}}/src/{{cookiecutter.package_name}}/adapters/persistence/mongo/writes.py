@@ -18,7 +18,7 @@ from ..common import (
     GuardedFieldUpdates,
     diagnose_write,
     entity_id,
-    new_entity,
+    new_record,
     parse_conditions,
     through_domain,
     version_of,
@@ -54,7 +54,7 @@ class MongoWrites(GuardedFieldUpdates[T], MongoReferences[T]):
     # --- inserts -----------------------------------------------------------------------------
 
     async def add(self, entity: T) -> T:
-        document = self._document(to_record(new_entity(self.spec, entity)))
+        document = self._document(new_record(self.spec, entity)[2])
         held = self._holds([document])
 
         async def work(session: AsyncClientSession | None) -> None:
@@ -81,7 +81,7 @@ class MongoWrites(GuardedFieldUpdates[T], MongoReferences[T]):
         sharded cluster); on a standalone server, an ordered ``insert_many`` whose inserted
         documents are deleted again if a later one is refused (other readers may glimpse the
         batch meanwhile, and a crash between the two leaves it half-written)."""
-        documents = [self._document(to_record(new_entity(self.spec, e))) for e in entities]
+        documents = [self._document(new_record(self.spec, e)[2]) for e in entities]
         if not documents:
             return []
         held = self._holds(documents)

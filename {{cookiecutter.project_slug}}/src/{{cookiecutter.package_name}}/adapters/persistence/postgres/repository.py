@@ -63,18 +63,20 @@ from ....ports.query import (
     parse_sort,
 )
 from ....ports.repository import Repository
-from ..codec import revive, to_record
+from ..codec import revive
 from ..common import (
     DerivedReads,
     check_changes,
     diagnose_write,
     entity_id,
+    new_record,
     parse_conditions,
     prepare,
     through_domain_record,
     validate_field,
     version_of,
 )
+from ..domain_pass import domain_pass
 from ..evaluation import get_path
 from ..registry import EntitySpec
 from .compiler import SqlCompiler
@@ -99,6 +101,7 @@ class PostgresRepository(DerivedReads[T]):
         self._sql = SqlCompiler(spec, table)
         self._q = TableQueries(spec, table, self._sql)
         self._rows = RowCodec(spec, self._q.columns)
+        self._constructor = domain_pass(spec)
         self._db = StatementRunner(spec, backend, unique_fields(table))
         self._by_id: tuple[SortField, ...] = (SortField(spec.id_field),)
         self.chunk_size = MAX_ROWS_PER_INSERT
@@ -189,12 +192,15 @@ class PostgresRepository(DerivedReads[T]):
 
     def _new_record(self, entity: T) -> tuple[T, tuple[Any, ...]]:
         """The entity as its constructor builds it, at version 1, and its row's values."""
-        record = to_record(entity)
-        if self.spec.version_field is not None:
-            record[self.spec.version_field] = 1
-        stored, written = through_domain_record(self.spec, record)
+        entity_id(self.spec, entity)
+        # The rebuilt entity's own values, not copies: they are encoded before the write returns.
+        built = self._constructor.rebuild(self.spec, entity, version=1, copy=False)
+        if built is None:
+            _, stored, record = new_record(self.spec, entity)
+            return stored, self._rows.args(record)
+        stored, values = built
         entity_id(self.spec, stored)
-        return stored, self._rows.args(written)
+        return stored, self._rows.args_of(values)
 
     async def _insert_retrying(self, action: Callable[[], Awaitable[R]]) -> R:
         """Run an insert; if it hit an expired row's id or unique value, purge and retry once."""

@@ -10,14 +10,13 @@ Nothing in a decoded row is shared with anything else, so lists and dicts are no
 from __future__ import annotations
 
 import enum
-import inspect
 import operator
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 from ....ports.schema import FieldInfo, Kind
-from ..codec import revive
+from ..codec import revive, takes_fields_by_position
 from ..registry import EntitySpec
 from .schema import enum_storage, to_db
 
@@ -82,20 +81,6 @@ def _enum_reader(enum_type: Any) -> Fix:
     return read
 
 
-def _positional(entity: Any, names: Sequence[str]) -> bool:
-    """Whether the constructor takes exactly these fields, in this order, by position (a
-    dataclass whose fields all are ``init`` and not keyword-only): passing 18 values by
-    position costs a fraction of passing them by name."""
-    try:
-        parameters = inspect.signature(entity).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    by_position = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return [p.name for p in parameters if p.kind in by_position] == list(names) and all(
-        p.kind in by_position for p in parameters
-    )
-
-
 class RowCodec:
     """One table's rows: ``read`` a row (columns in ``names`` order) into an entity, ``args``
     of an entity's record for an ``INSERT`` of those columns."""
@@ -115,7 +100,9 @@ class RowCodec:
             if (write := _writer(fields[name])) is not None
         )
         self._pick = operator.itemgetter(*self.names)
-        self._by_position = _positional(spec.entity, self.names)
+        self._fields = tuple(fields)
+        self._field_order = self.names == self._fields
+        self._by_position = takes_fields_by_position(spec.entity, self.names)
 
     def read(self, row: Iterable[Any]) -> Any:
         if self._by_position:
@@ -141,6 +128,17 @@ class RowCodec:
         except KeyError:
             picked = tuple(record.get(name) for name in self.names)
         values = list(picked) if len(self.names) > 1 else [picked]
+        for index, write in self._writers:
+            value = values[index]
+            if value is not None:
+                values[index] = write(value)
+        return tuple(values)
+
+    def args_of(self, values: list[Any]) -> tuple[Any, ...]:
+        """``args`` of a record given as its values in field order (``DomainPass.rebuild``'s);
+        the list is the caller's to give away (it is changed in place)."""
+        if not self._field_order:
+            return self.args(dict(zip(self._fields, values, strict=True)))
         for index, write in self._writers:
             value = values[index]
             if value is not None:

@@ -269,5 +269,19 @@ _ENCODER = json.JSONEncoder(default=json_default, separators=(",", ":"))
 
 def json_dumps(value: Any) -> str:
     """A JSONB value's text (one encoder for every call: ``json.dumps`` with options builds
-    a new one each time)."""
+    a new one each time). Empty lists, sets and dicts, the commonest values of such columns,
+    skip the encoder: it costs a microsecond even for those."""
+    if not value:
+        empty = _EMPTY_JSON.get(type(value))
+        if empty is not None:
+            return empty
     return _ENCODER.encode(value)
+
+
+_EMPTY_JSON: dict[type[Any], str] = {
+    list: "[]",
+    tuple: "[]",
+    set: "[]",
+    frozenset: "[]",
+    dict: "{}",
+}
