@@ -124,8 +124,8 @@ class DomainPass:
 
     def _input_plan(self, shape: tuple[type[Any], ...]) -> Plan | None:
         """How values of these types become the constructor's arguments: the fields to revive
-        (copies of lists, sets, dicts, nested values; aware datetimes), or None when a value
-        needs the general path (coercion, or a null the field does not allow)."""
+        (copies of lists, sets, dicts, nested values; datetimes made aware), or None when a
+        value needs the general path (coercion, or a null the field does not allow)."""
         plan: list[tuple[int, Fix]] = []
         for index, (info, found) in enumerate(zip(self._infos, shape, strict=True)):
             if found is type(None):
@@ -134,7 +134,7 @@ class DomainPass:
             elif info.kind is Kind.DATETIME:
                 if found is not dt.datetime:
                     return None
-                plan.append((index, reviver(info)))  # refuses a naive datetime
+                plan.append((index, reviver(info)))  # a naive one is taken as UTC
             elif info.kind is Kind.ENUM:
                 if found is not info.python_type:
                     return None
