@@ -120,3 +120,5 @@ def test_the_defaults_import_no_driver_and_no_opentelemetry_sdk(tmp_path: Path) 
     heavy = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.instrumentation")
     assert sorted(name for name in loaded if name.startswith(heavy)) == []
     assert loaded.isdisjoint({"sqlalchemy", "asyncpg", "pymongo", "aioboto3", "botocore"})
+    # PyJWT (and the cryptography it loads, ~0.1 s) waits for the first token.
+    assert loaded.isdisjoint({"jwt", "cryptography"})

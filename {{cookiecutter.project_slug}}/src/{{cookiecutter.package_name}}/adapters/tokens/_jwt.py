@@ -1,14 +1,19 @@
-"""What both verifiers share: PyJWT error translation and claims -> ``Principal``."""
+"""What both verifiers share: PyJWT error translation and claims -> ``Principal``.
+
+PyJWT is imported where a token is first read or written, not at start-up: importing it loads
+``cryptography`` (about 0.1 s), which HS256 does not use and no health probe should wait for.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from ...ports.errors import AuthenticationFailed
 from ...ports.identity import Principal, unique_roles
+
+if TYPE_CHECKING:
+    import jwt
 
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "sub", "token_use")
 
@@ -16,6 +21,8 @@ REQUIRED_CLAIMS = ("exp", "iat", "iss", "sub", "token_use")
 def unverified_header(token: str) -> dict[str, Any]:
     if not token or token.count(".") != 2:
         raise AuthenticationFailed("Invalid token: not a JWT (expected header.payload.signature)")
+    import jwt  # on first use (see the module's docstring)
+
     try:
         return jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -32,6 +39,8 @@ def require_algorithm(header: Mapping[str, Any], algorithm: str) -> None:
 
 def translate(exc: jwt.PyJWTError) -> AuthenticationFailed:
     """A PyJWT failure as a 401 whose message says what was wrong (never the token)."""
+    import jwt  # on first use (see the module's docstring)
+
     if isinstance(exc, jwt.ExpiredSignatureError):
         return AuthenticationFailed("Token has expired")
     if isinstance(exc, jwt.ImmatureSignatureError):

@@ -15,8 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import jwt
-
 from ...ports.errors import AuthenticationFailed
 from ...ports.identity import Principal, TokenRevocations
 from ._jwt import (
@@ -74,6 +72,8 @@ class Hs256TokenVerifier:
         kid = header.get("kid")
         if kid is not None and kid != self._key_id:
             raise AuthenticationFailed("Invalid token: signing key (kid) is unknown")
+        import jwt  # on first use (see ._jwt's docstring)
+
         try:
             claims = jwt.decode(
                 token,

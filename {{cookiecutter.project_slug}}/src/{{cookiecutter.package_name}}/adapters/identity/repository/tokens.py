@@ -17,8 +17,6 @@ import hmac
 import secrets
 from typing import Any
 
-import jwt
-
 from ....ports.identity import AuthTokens
 from ...tokens.hs256 import ALGORITHM
 from .records import IdentityAccount
@@ -87,6 +85,8 @@ class TokenIssuer:
             "tv": account.token_version,
         }
         headers = {"kid": self._key_id}
+        import jwt  # on first use (see adapters/tokens/_jwt.py)
+
         access = jwt.encode(
             {**base, "token_use": "access", "jti": self._jti("access", jti_seed)},
             self._secret,
