@@ -182,11 +182,7 @@ def typed(value: Any) -> Any:
 
 
 def planned(spec: EntitySpec[Any], entity: Any, version: int | None = None) -> Any:
-    constructor = domain_pass(spec)
-    built = constructor.rebuild(spec, entity, version)
-    if built is None:
-        return None
-    return built[0], dict(zip(constructor.names, built[1], strict=True))
+    return domain_pass(spec).rebuild_record(spec, entity, version)
 
 
 @pytest.mark.parametrize("name", PLANNED)

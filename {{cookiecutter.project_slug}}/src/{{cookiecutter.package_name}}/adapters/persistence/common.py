@@ -65,23 +65,17 @@ def with_version(spec: EntitySpec[Any], entity: T, version: int) -> T:
     return dataclasses.replace(entity, **{spec.version_field: version})  # type: ignore[type-var]
 
 
-def new_entity(spec: EntitySpec[T], entity: T) -> T:
-    """What ``add`` stores: the entity through its constructor, at version 1."""
-    return new_record(spec, entity)[1]
-
-
 def new_record(spec: EntitySpec[T], entity: T) -> tuple[str, T, dict[str, Any]]:
-    """``new_entity`` with its key and the record to store (one constructor call)."""
+    """What ``add`` stores: the key, the entity through its constructor at version 1 (one
+    constructor call), and its record."""
     entity_id(spec, entity)
-    constructor = domain_pass(spec)
-    built = constructor.rebuild(spec, entity, version=1)
+    built = domain_pass(spec).rebuild_record(spec, entity, version=1)
     if built is None:
         record = to_record(entity)
         if spec.version_field is not None:
             record[spec.version_field] = 1
-        stored, record = through_domain_record(spec, record)
-    else:
-        stored, record = built[0], dict(zip(constructor.names, built[1], strict=True))
+        built = through_domain_record(spec, record)
+    stored, record = built
     return entity_id(spec, stored), stored, record
 
 
@@ -156,10 +150,9 @@ def through_domain_record(
     """``through_domain``, with the rebuilt entity's ``to_record`` (made for the checks
     anyway): the record to store, when nothing changes the entity afterwards."""
     if not isinstance(entity, Mapping):
-        constructor = domain_pass(spec)  # the same result, planned per shape of entity
-        built = constructor.rebuild(spec, entity)
+        built = domain_pass(spec).rebuild_record(spec, entity)  # the same, planned per shape
         if built is not None:
-            return built[0], dict(zip(constructor.names, built[1], strict=True))
+            return built
     record = dict(entity) if isinstance(entity, Mapping) else to_record(entity)
     for name in _required(spec.schema):
         if record.get(name, ...) is None:

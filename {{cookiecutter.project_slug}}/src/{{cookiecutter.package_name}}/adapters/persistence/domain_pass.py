@@ -122,6 +122,16 @@ class DomainPass:
                     raise InvalidInput(f"{spec.name}.{self._names[index]}: {problem}")
         return rebuilt, stored
 
+    def rebuild_record(
+        self, spec: EntitySpec[T], entity: T, version: int | None = None
+    ) -> tuple[T, dict[str, Any]] | None:
+        """``rebuild`` with the values as the record to store (copied: it shares nothing
+        mutable with the entity), or None when this entity needs the general path."""
+        built = self.rebuild(spec, entity, version)
+        if built is None:
+            return None
+        return built[0], dict(zip(self._names, built[1], strict=True))
+
     def _input_plan(self, shape: tuple[type[Any], ...]) -> Plan | None:
         """How values of these types become the constructor's arguments: the fields to revive
         (copies of lists, sets, dicts, nested values; datetimes made aware), or None when a
