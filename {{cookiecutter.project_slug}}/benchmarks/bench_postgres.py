@@ -6,7 +6,8 @@
 Uses ``TEST_POSTGRES_DSN`` (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``).
 The raw side is what a hand-written data layer would send: the same SQL, each statement
 prepared once per connection, rows left as asyncpg records, ``executemany`` for a batch (it
-is all-or-nothing on its own). It runs twice: on one connection held for the whole run (the
+is all-or-nothing on its own; the kit writes a batch with one COPY, so a second row compares
+it with a hand-written COPY too). It runs twice: on one connection held for the whole run (the
 floor: nothing but the round trip) and on an asyncpg pool, acquiring and releasing a
 connection per operation (its release sends a reset query: one more round trip). Ratios are
 against the held connection. The repository side also validates the query, revives typed
@@ -48,6 +49,7 @@ COLUMNS = (
     "id, sku, name, barcode, price, quantity, weight, active, status, tags, labels,"
     " created_at, released_on, ref, dims, attributes, owner_id, version"
 )
+COPY_COLUMNS = COLUMNS.split(", ")
 
 
 class RawPostgres:
@@ -116,6 +118,22 @@ class RawPostgres:
 
     async def add_many(self, items: Sequence[Widget]) -> object:
         return await self.db.executemany(self.insert, [self._args(i) for i in items])
+
+    async def copy_many(self, items: Sequence[Widget]) -> object:
+        """The kit's own way to write a batch, by hand: one COPY of every column."""
+        return await self.db.copy_records_to_table(
+            self.widgets, records=[self._row(i) for i in items], columns=COPY_COLUMNS
+        )
+
+    @staticmethod
+    def _row(item: Widget) -> tuple[object, ...]:
+        """Every column's value, the INSERT's literals included."""
+        key, sku, name, price, quantity, status, tags, created_at, owner = RawPostgres._args(item)
+        nothing = (None, None, None)
+        return (
+            *(key, sku, name, None, price, quantity, None, True, status, tags, "[]", created_at),
+            *(*nothing, "{}", owner, 1),
+        )
 
     async def delete(self, keys: Sequence[str]) -> object:
         return await self.db.execute(
@@ -204,6 +222,13 @@ class Scenario:
                 adding_many(pool.add_many),
                 batch=True,
             ),
+            Operation(
+                f"add_many ({batch}), raw COPY",
+                adding_many(repo.add_many),
+                adding_many(held.copy_many),
+                adding_many(pool.copy_many),
+                batch=True,
+            ),
         ]
 
     async def measure(self, op: Operation) -> Measurement:
@@ -264,7 +289,8 @@ async def run(quick: bool = False) -> Report:
         report.notes.append(
             f"{postgres_url().split('@')[-1]}, {sizes.widgets} widgets; raw = asyncpg, the same"
             " SQL prepared once per connection, on one held connection (ratio) and through an"
-            " asyncpg pool (acquire/release per operation); executemany for add_many"
+            " asyncpg pool (acquire/release per operation); executemany for add_many, and a"
+            " COPY of every column for 'raw COPY'"
         )
     finally:
         await teardown()

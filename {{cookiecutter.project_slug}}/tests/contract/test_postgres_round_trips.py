@@ -97,15 +97,17 @@ async def test_a_batch_is_one_round_trip_and_a_populated_page_one_per_level(
     fresh = itertools.count()
 
     async def add_many(n: int) -> None:
-        batch = [widget(next(fresh), owner_id=owners[i % 6].id) for i in range(50)]
+        batch = [widget(next(fresh), owner_id=owners[i % 6].id) for i in range(n)]
         await provider.of(Widget).add_many(batch)
 
     async def view_page(n: int) -> None:
         page = await provider.view("widget").find(Query(limit=20 + n), include=["owner.team"])
         assert all(item.related["owner"] is not None for item in page.items)
 
-    # 50 rows, one statement pipelined: no BEGIN/COMMIT (a single executemany is atomic)
-    assert await round_trips(proxy, add_many, 0) == (1, 0)
+    # one COPY, whatever the size: the statement and its rows sent together, no BEGIN/COMMIT
+    # (a COPY is atomic on its own)
+    assert await round_trips(proxy, add_many, 50) == (1, 0)
+    assert await round_trips(proxy, add_many, 1_000) == (1, 0)
     # widgets, their owners, the owners' teams: one SELECT each
     assert await round_trips(proxy, view_page, 0) == (3, 0)
 

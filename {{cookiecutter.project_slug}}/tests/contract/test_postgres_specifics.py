@@ -175,31 +175,30 @@ async def test_get_many_is_one_statement(pg: RepositoryProvider) -> None:
 # --- writes: one statement, atomic batches ----------------------------------------------------
 
 
-async def test_add_many_is_one_insert_per_chunk(pg: RepositoryProvider) -> None:
+async def test_add_many_is_one_copy_whatever_its_size(pg: RepositoryProvider) -> None:
     repo = widget_repo(pg)
-    async with statements(backend_of(pg)) as log:
-        await repo.add_many([widget(i) for i in range(30)])
-    assert len(log.statements) == 1
-    assert log.statements[0].count("VALUES") == 1  # one INSERT, executed for every row
+    small = [widget(i, tags=["a", "b"], attributes={"n": i}) for i in range(3)]
+    # about 1.3 MB of COPY data: asyncpg sends it in several messages
+    large = [widget(i, name="n" * 500) for i in range(100, 2_600)]
+    for batch in (small, large):
+        async with statements(backend_of(pg)) as log:
+            stored = await repo.add_many(batch)
+        [statement] = log.statements
+        assert statement.startswith("COPY ")
+        assert "FROM STDIN" in statement
+        assert await repo.get_many([w.id for w in stored]) == stored
+    assert await repo.count() == len(small) + len(large)
 
-    repo.chunk_size = 10
-    async with statements(backend_of(pg)) as log:
-        await repo.add_many([widget(i) for i in range(100, 125)])
-    assert len(log.starting("INSERT")) == 3
-    assert len(log.statements) == 3
-    assert await repo.count() == 55
 
-
-async def test_a_failing_chunk_rolls_back_the_whole_batch(pg: RepositoryProvider) -> None:
+async def test_a_refused_row_late_in_a_large_batch_leaves_nothing_written(
+    pg: RepositoryProvider,
+) -> None:
     repo = widget_repo(pg)
-    repo.chunk_size = 10
-    batch = [widget(i) for i in range(25)]
-    batch[-1] = widget(99, sku="SKU-0000")  # collides with the first row, in the third chunk
-    async with statements(backend_of(pg)) as log:
-        with pytest.raises(AlreadyExists) as info:
-            await repo.add_many(batch)
-    assert info.value.field == "sku"
-    assert len(log.starting("INSERT")) == 3, "the first two chunks were written, then undone"
+    batch = [widget(i, name="n" * 500) for i in range(2_500)]  # sent in several messages
+    batch[-1] = widget(9_999, sku="SKU-0000")  # collides with the first row, 2,499 rows later
+    with pytest.raises(AlreadyExists) as info:
+        await repo.add_many(batch)
+    assert (info.value.field, info.value.value) == ("sku", "SKU-0000")
     assert await repo.count() == 0
 
 

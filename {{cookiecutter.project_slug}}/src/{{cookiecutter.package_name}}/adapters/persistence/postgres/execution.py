@@ -20,6 +20,7 @@ import asyncpg
 
 from ..registry import EntitySpec
 from .errors import DATABASE_ERRORS, connection_lost, refused_write, translate
+from .statements import CopyIn
 
 if TYPE_CHECKING:
     from .backend import PostgresBackend
@@ -186,6 +187,16 @@ class StatementRunner:
             lambda conn: conn.execute(sql, *args), records=records, write=True, deleting=deleting
         )
         return int(status.rsplit(" ", 1)[-1]) if status[-1:].isdigit() else 0
+
+    async def copy(
+        self, copy: CopyIn, rows: Sequence[Sequence[Any]], records: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Rows written by one ``COPY`` (a write, all or nothing); ``records`` are the rows
+        as dicts, to name the value a constraint refused."""
+        pool = self._backend.pool
+        await self.run(
+            lambda conn: pool.copy_records(conn, copy, rows), records=records, write=True
+        )
 
     async def fetch_written(
         self, sql: str, args: Sequence[Any], values: Mapping[str, Any]

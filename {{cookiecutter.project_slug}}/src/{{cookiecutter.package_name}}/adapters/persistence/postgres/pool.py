@@ -23,13 +23,14 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
 from asyncpg.connection import LoggedQuery
 
 from .schema import json_dumps
+from .statements import CopyIn
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +136,20 @@ class ConnectionPool:
         async with asyncio.timeout(self._timeout):
             conn: asyncpg.Connection = await asyncpg.connect(**self._connect_args)
             try:
+                # Binary, so that COPY (which takes every column in binary) can write them too.
                 await conn.set_type_codec(
-                    "jsonb", schema="pg_catalog", encoder=json_dumps, decoder=_jsonb_loads
+                    "jsonb",
+                    schema="pg_catalog",
+                    encoder=_jsonb_dumps,
+                    decoder=_jsonb_loads,
+                    format="binary",
                 )
                 await conn.set_type_codec(
-                    "json", schema="pg_catalog", encoder=json_dumps, decoder=json.loads
+                    "json",
+                    schema="pg_catalog",
+                    encoder=_json_dumps,
+                    decoder=json.loads,
+                    format="binary",
                 )
             except BaseException:
                 conn.terminate()
@@ -181,6 +191,37 @@ class ConnectionPool:
         for conn, callback in self._loggers.pop(logger, {}).items():
             conn.remove_query_logger(callback)
 
+    async def copy_records(
+        self, conn: asyncpg.Connection, copy: CopyIn, records: Sequence[Sequence[Any]]
+    ) -> None:
+        """``records`` (values in ``copy.columns`` order) written by one ``COPY ... FROM
+        STDIN``: all or nothing, like any statement. The query loggers hear of it as of any
+        statement (asyncpg reports only those it prepares)."""
+        started = time.monotonic()
+        failure: BaseException | None = None
+        try:
+            await conn.copy_records_to_table(
+                copy.table, schema_name=copy.schema, columns=copy.columns, records=records
+            )
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            callbacks = [each[conn] for each in self._loggers.values() if conn in each]
+            if callbacks:
+                query = LoggedQuery(
+                    query=copy.sql,
+                    args=(),
+                    timeout=None,
+                    elapsed=time.monotonic() - started,
+                    exception=failure,
+                    conn_addr=None,
+                    conn_params=None,
+                )
+                loop = asyncio.get_running_loop()
+                for callback in callbacks:  # soon after, as asyncpg calls them
+                    loop.call_soon(callback, query)
+
     def _watch(self, conn: asyncpg.Connection, logger: QueryLogger) -> None:
         callback = self._loggers[logger][conn] = functools.partial(logger, conn)
         conn.add_query_logger(callback)
@@ -195,14 +236,35 @@ _decoder: Any = json.JSONDecoder()
 _scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once
 
 
-def _jsonb_loads(text: str) -> Any:
-    """A JSONB value from its text form: PostgreSQL prints it canonically (no whitespace
-    around it), so the decoder's scanner reads it without ``json.loads``' checks."""
+_JSONB_VERSION = 1  # the first byte of JSONB's binary form; the JSON text follows
+
+
+def _jsonb_dumps(value: Any) -> bytes:
+    return b"\x01" + json_dumps(value).encode()
+
+
+def _json_dumps(value: Any) -> bytes:
+    return json_dumps(value).encode()
+
+
+# Empty lists and dicts, the commonest JSONB values (a field's default), made without a decoder.
+_EMPTY_JSONB: dict[bytes, Callable[[], Any]] = {b"\x01[]": list, b"\x01{}": dict}
+
+
+def _jsonb_loads(data: bytes) -> Any:
+    """A JSONB value from its binary form: PostgreSQL prints the text canonically (no
+    whitespace around it), so the decoder's scanner reads it without ``json.loads``' checks."""
+    empty = _EMPTY_JSONB.get(data)
+    if empty is not None:
+        return empty()
+    if data[0] != _JSONB_VERSION:
+        raise ValueError(f"unknown JSONB binary format version {data[0]}")
+    text = data.decode()  # the version byte decodes to one character, skipped by the scan
     try:
-        value, end = _scan(text, 0)
+        value, end = _scan(text, 1)
     except StopIteration:
-        return json.loads(text)  # raises the decoder's own error
-    return value if end == len(text) else json.loads(text)
+        return json.loads(text[1:])  # raises the decoder's own error
+    return value if end == len(text) else json.loads(text[1:])
 
 
 async def _close(conn: asyncpg.Connection) -> None:

@@ -18,7 +18,14 @@ from ....ports.query import SortField
 from ..registry import EntitySpec
 from .compiler import SqlCompiler
 from .shapes import Clause, Part, bind
-from .statements import Compiled, Names, ShapeCache, compile_statement, placeholders
+from .statements import (
+    Compiled,
+    Names,
+    ShapeCache,
+    compile_statement,
+    copy_in,
+    placeholders,
+)
 
 GUARD = "kit:guard"  # the caller's conditions, evaluated by update_fields' SELECT
 Statement = tuple[str, Sequence[Any]]
@@ -69,6 +76,7 @@ class TableQueries:
         self.purge = compile_statement(sa.delete(table).where(sql.expired()))
         values = {c.name: bind(n, c.type) for c, n in zip(table.c, columns, strict=True)}
         self.insert = compile_statement(sa.insert(table).values(values), columns)
+        self.copy = copy_in(table)  # add_many: PostgreSQL inserts a COPY's rows in bulk
         self.upsert = compile_statement(self._upsert(values), columns)
         # update_fields: every column but the id, guarded by the id and the version read
         written = {k: v for k, v in values.items() if k != spec.id_field}

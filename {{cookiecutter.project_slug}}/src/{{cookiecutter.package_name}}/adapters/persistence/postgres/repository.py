@@ -9,9 +9,11 @@ pooled connection, as a statement asyncpg prepared on that connection before):
   by one ``INSERT``, guarded ``UPDATE ... RETURNING``, ``INSERT ... ON CONFLICT (id) DO
   UPDATE`` or guarded ``DELETE``. A refused guarded write reads once more to say why
   (``NotFound``, ``ConcurrencyConflict`` or ``ConditionFailed``).
-- ``add_many``: 1 per chunk of ``chunk_size`` rows: the ``INSERT`` executed for every row
-  (asyncpg's ``executemany`` pipelines them and is all-or-nothing); several chunks run
-  between BEGIN and COMMIT, so the batch stays all-or-nothing.
+- ``add_many``: 1, whatever the number of rows: one ``COPY ... FROM STDIN (FORMAT binary)``
+  (asyncpg sends the statement and the rows together). A COPY is all-or-nothing on its own,
+  and PostgreSQL inserts its rows in bulk: from about 5 rows on it is cheaper than an
+  ``INSERT`` executed for each row, and at 1,000 rows it takes about two thirds of the time
+  (docs/performance.md).
 - ``update_fields`` with ``expected_version`` (a compare-and-set): 2 in autocommit, the live
   row read (the caller's conditions evaluated in the same statement), the merged values
   through the entity's constructor, ``UPDATE ... SET <every column> ... RETURNING`` guarded
@@ -23,9 +25,9 @@ pooled connection, as a statement asyncpg prepared on that connection before):
   UPDATE and leaves the row and its version untouched.
 - Inside a unit of work (``backend.transaction()``) every operation runs on the unit's
   connection. Reads cost the same; a write is wrapped in SAVEPOINT ... RELEASE (2 more round
-  trips; ``update_fields`` and ``add_many`` use them instead of BEGIN/COMMIT), so a refused
-  write undoes only itself, the unit stays usable, and the original error propagates. The
-  unit itself adds BEGIN and COMMIT.
+  trips; ``update_fields`` uses them instead of BEGIN/COMMIT), so a refused write undoes only
+  itself, the unit stays usable, and the original error propagates. The unit itself adds
+  BEGIN and COMMIT.
 
 The database does the work, and keeps the integrity:
 
@@ -91,8 +93,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
-MAX_ROWS_PER_INSERT = 1_000
-
 
 class PostgresRepository(DerivedReads[T]):
     def __init__(self, spec: EntitySpec[T], table: sa.Table, backend: PostgresBackend) -> None:
@@ -104,7 +104,6 @@ class PostgresRepository(DerivedReads[T]):
         self._constructor = domain_pass(spec)
         self._db = StatementRunner(spec, backend, unique_fields(table))
         self._by_id: tuple[SortField, ...] = (SortField(spec.id_field),)
-        self.chunk_size = MAX_ROWS_PER_INSERT
 
     @property
     def entity_name(self) -> str:
@@ -223,19 +222,10 @@ class PostgresRepository(DerivedReads[T]):
         built = [self._new_record(e) for e in entities]
         if not built:
             return []
-        insert = self._q.insert
-        rows = [insert.args(row) for _, row in built]
-        size = max(1, self.chunk_size)
-
-        async def work(conn: Any) -> None:
-            for start in range(0, len(rows), size):
-                await conn.executemany(insert.sql, rows[start : start + size])
-
-        written = RowsView(self._q.columns, [row for _, row in built])
-        # One chunk is all-or-nothing on its own; several run in one transaction.
-        await self._insert_retrying(
-            lambda: self._db.run(work, records=written, atomic=len(rows) > size, write=True)
-        )
+        rows = [row for _, row in built]
+        copy = self._q.copy
+        written = RowsView(copy.columns, rows)
+        await self._insert_retrying(lambda: self._db.copy(copy, rows, written))
         return [stored for stored, _ in built]
 
     async def _diagnose(

@@ -44,6 +44,25 @@ class Compiled:
         return [full[i] for i in self.order]
 
 
+@dataclass(frozen=True, slots=True)
+class CopyIn:
+    """A table's ``COPY ... FROM STDIN`` of every column: what asyncpg's
+    ``copy_records_to_table`` takes, and the statement's text for the query loggers."""
+
+    table: str
+    schema: str | None
+    columns: tuple[str, ...]
+    sql: str
+
+
+def copy_in(table: sa.Table) -> CopyIn:
+    preparer = DIALECT.identifier_preparer
+    columns = tuple(column.name for column in table.c)
+    listed = ", ".join(map(preparer.quote, columns))
+    sql = f"COPY {preparer.format_table(table)} ({listed}) FROM STDIN (FORMAT binary)"
+    return CopyIn(table.name, table.schema, columns, sql)
+
+
 def placeholders(count: int) -> list[str]:
     return [f"p{i}" for i in range(count)]
 
