@@ -575,6 +575,12 @@ async def test_a_refused_write_inside_a_unit_leaves_the_unit_usable(
             await uow.of(Task).add(Task(project_id="missing"))
         with pytest.raises(InvalidInput):
             await uow.of(Project).update_fields(taken.id, {"name": " "})
+        # a batch is one COPY: refused whole, and the unit goes on
+        with pytest.raises(AlreadyExists):
+            await uow.of(Project).add_many([Project("New", code="n"), Project("Clash", code="T")])
+        with pytest.raises(ReferenceNotFound):
+            await uow.of(Task).add_many([Task(project_id=taken.id), Task(project_id="missing")])
+        members = await uow.of(Member).add_many([Member(name="Ada"), Member(name="Bob")])
         await uow.of(Project).update_fields(taken.id, {"name": "Kept"})
 
         async def inner_unit() -> None:
@@ -586,7 +592,9 @@ async def test_a_refused_write_inside_a_unit_leaves_the_unit_usable(
             await inner_unit()
     assert (await projects.get_or_raise(taken.id)).name == "Kept"
     assert await projects.count() == 1
-    assert await integrity_pg.of(Member).count() == 0
+    assert await integrity_pg.of(Task).count() == 0
+    stored_members = await integrity_pg.of(Member).find_all()
+    assert sorted(stored_members, key=str) == sorted(members, key=str)  # not the inner unit's
 
 
 async def test_a_failing_unit_propagates_the_original_error(
