@@ -59,3 +59,8 @@ class Bakery:
 @pytest.fixture(scope="session")
 def bakery(template: Path, tmp_path_factory: pytest.TempPathFactory) -> Bakery:
     return Bakery(template, tmp_path_factory)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The baked projects' suites first: started last, one of them would end the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("suite") is None)

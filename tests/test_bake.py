@@ -218,6 +218,7 @@ def test_settings_defaults_follow_the_answers(bakery: Bakery, name: str) -> None
 
 
 @pytest.mark.slow
+@pytest.mark.suite
 def test_default_bake_test_suite_passes(bakery: Bakery) -> None:
     """The generated project's whole suite. CI=true passes through: unreachable backends fail."""
     project = bakery("defaults")
@@ -232,6 +233,7 @@ def test_default_bake_test_suite_passes(bakery: Bakery) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.suite
 def test_default_bake_test_suite_passes_on_python_3_12(bakery: Bakery) -> None:
     """The other Python the answers offer that this machine may have (3.14 runs in the
     template's workflow). MongoDB's cases need mongoeco, which needs 3.13: deselected here."""

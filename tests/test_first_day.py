@@ -79,6 +79,7 @@ def remove_the_example(project: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.suite
 def test_removing_the_example_as_documented_leaves_every_gate_and_test_passing(
     template: Path, tmp_path: Path
 ) -> None:
@@ -195,6 +196,7 @@ def add_an_entity(project: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.suite
 def test_adding_an_entity_as_documented_gives_a_migrated_api_on_memory_and_postgres(
     template: Path, tmp_path: Path
 ) -> None:
