@@ -51,9 +51,12 @@ class Bakery:
 
     def __call__(self, name: str) -> Path:
         if name not in self.baked:
-            answers = COMBINATIONS[name]
-            self.baked[name] = bake(self.template, self.factory.mktemp(f"bake-{name}"), **answers)
+            self.baked[name] = self.own(name)
         return self.baked[name]
+
+    def own(self, name: str) -> Path:
+        """A bake no other test sees, for a test that writes into it (a suite's caches)."""
+        return bake(self.template, self.factory.mktemp(f"bake-{name}"), **COMBINATIONS[name])
 
 
 @pytest.fixture(scope="session")

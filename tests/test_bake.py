@@ -221,7 +221,7 @@ def test_settings_defaults_follow_the_answers(bakery: Bakery, name: str) -> None
 @pytest.mark.suite
 def test_default_bake_test_suite_passes(bakery: Bakery) -> None:
     """The generated project's whole suite. CI=true passes through: unreachable backends fail."""
-    project = bakery("defaults")
+    project = bakery.own("defaults")  # the suite leaves caches behind (.hypothesis)
     venv = bake_venv(project)
 
     result = run_tool(
@@ -240,7 +240,7 @@ def test_default_bake_test_suite_passes_on_python_3_12(bakery: Bakery) -> None:
     python = find_python("3.12")
     if python is None:
         pytest.skip("no Python 3.12 on this machine (TEMPLATE_PYTHON_3_12, PATH, pyenv or uv)")
-    project = bakery("defaults")
+    project = bakery.own("defaults")
     venv = bake_venv(project, python)
 
     command = ["python", "-m", "pytest", "-p", "no:cacheprovider", "-q", "-k", "not mongo"]
