@@ -237,10 +237,11 @@ _scan: Callable[[str, int], tuple[Any, int]] = _decoder.scan_once
 
 
 _JSONB_VERSION = 1  # the first byte of JSONB's binary form; the JSON text follows
+_JSONB_PREFIX = bytes([_JSONB_VERSION])
 
 
 def _jsonb_dumps(value: Any) -> bytes:
-    return b"\x01" + json_dumps(value).encode()
+    return _JSONB_PREFIX + json_dumps(value).encode()
 
 
 def _json_dumps(value: Any) -> bytes:
@@ -248,7 +249,10 @@ def _json_dumps(value: Any) -> bytes:
 
 
 # Empty lists and dicts, the commonest JSONB values (a field's default), made without a decoder.
-_EMPTY_JSONB: dict[bytes, Callable[[], Any]] = {b"\x01[]": list, b"\x01{}": dict}
+_EMPTY_JSONB: dict[bytes, Callable[[], Any]] = {
+    _JSONB_PREFIX + b"[]": list,
+    _JSONB_PREFIX + b"{}": dict,
+}
 
 
 def _jsonb_loads(data: bytes) -> Any:
