@@ -32,6 +32,7 @@ from {{cookiecutter.package_name}}.ports.errors import (
 )
 from {{cookiecutter.package_name}}.ports.storage import ObjectStorage
 
+from tests.support.aws import aws_session
 from tests.support.services import free_port, port_open
 
 MiB = 1024 * 1024
@@ -57,7 +58,10 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         return
     endpoint: str = request.getfixturevalue("moto_endpoint")
     s3 = S3ObjectStorage(
-        f"contract-{uuid.uuid4().hex[:16]}", endpoint_url=endpoint, part_size=MIN_PART_SIZE
+        f"contract-{uuid.uuid4().hex[:16]}",
+        endpoint_url=endpoint,
+        part_size=MIN_PART_SIZE,
+        session=aws_session(),
     )
     async with s3, httpx.AsyncClient() as http:
         await s3.ensure_bucket()

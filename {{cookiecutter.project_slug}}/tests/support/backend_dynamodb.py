@@ -16,6 +16,7 @@ from {{cookiecutter.package_name}}.adapters.persistence.registry import (
     PersistenceBackend,
 )
 
+from tests.support.aws import aws_session
 from tests.support.services import port_open, unavailable
 
 REGION = "us-east-1"
@@ -39,6 +40,7 @@ def make_backend(endpoint: str, **overrides: object) -> DynamoDbBackend:
         "table_prefix": f"t{uuid.uuid4().hex[:8]}-",
         "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
         "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        "session": aws_session(),
     }
     options.update(overrides)
     return DynamoDbBackend(**options)  # type: ignore[arg-type]

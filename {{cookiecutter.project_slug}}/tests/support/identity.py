@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import aioboto3
 import pytest
 from argon2 import PasswordHasher
 
@@ -35,6 +34,8 @@ from {{cookiecutter.package_name}}.ports.identity import (
     TokenRevocations,
     TokenVerifier,
 )
+
+from tests.support.aws import aws_session
 
 JWT_SECRET = "test-secret-" + "x" * 40
 ISSUER = "bookshelf-tests"
@@ -104,8 +105,9 @@ class CognitoPool:
 
 async def create_cognito_pool(endpoint: str, *, with_secret: bool = True) -> CognitoPool:
     """A fresh user pool and app client on moto (Cognito's default password policy)."""
-    session = aioboto3.Session(region_name=REGION)
-    async with session.client("cognito-idp", endpoint_url=endpoint) as admin:
+    async with aws_session().client(
+        "cognito-idp", region_name=REGION, endpoint_url=endpoint
+    ) as admin:
         pool = await admin.create_user_pool(
             PoolName=f"pool-{uuid.uuid4().hex[:10]}",
             Policies={
@@ -246,6 +248,7 @@ async def cognito_identity(endpoint: str) -> AsyncIterator[IdentityUnderTest]:
         client_secret=pool.client_secret,
         region=REGION,
         endpoint_url=endpoint,
+        session=aws_session(),
         max_attempts=1,  # moto answers 500 for what it lacks; retrying that only wastes time
     )
     verifier = cognito_verifier(pool)
